@@ -1,0 +1,1 @@
+//! Losses (maximum likelihood, APT atomic) and the trainer for neural posterior estimation.
