@@ -151,6 +151,15 @@ macro_rules! simd_dispatch {
         pub fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    #[target_feature(enable = "avx512f")]
+                    unsafe fn avx512($($arg: $ty),*) {
+                        $generic($($arg),*)
+                    }
+                    // SAFETY: the CPU supports AVX-512F (checked just above).
+                    unsafe { avx512($($arg),*) };
+                    return;
+                }
                 if std::arch::is_x86_feature_detected!("avx2") {
                     #[target_feature(enable = "avx2")]
                     unsafe fn avx2($($arg: $ty),*) {
@@ -218,33 +227,43 @@ fn map_bias_add_generic<const F: u8>(x: &mut [f64], bias: &[f64], add: &[f64]) {
     }
 }
 
+#[inline(always)]
 fn tanh_g(x: &mut [f64]) {
     map_generic::<0>(x)
 }
+#[inline(always)]
 fn sigmoid_g(x: &mut [f64]) {
     map_generic::<1>(x)
 }
+#[inline(always)]
 fn softplus_g(x: &mut [f64]) {
     map_generic::<2>(x)
 }
+#[inline(always)]
 fn exp_g(x: &mut [f64]) {
     map_generic::<3>(x)
 }
+#[inline(always)]
 fn tanh_bias_g(x: &mut [f64], bias: &[f64]) {
     map_bias_generic::<0>(x, bias)
 }
+#[inline(always)]
 fn softplus_bias_g(x: &mut [f64], bias: &[f64]) {
     map_bias_generic::<2>(x, bias)
 }
+#[inline(always)]
 fn relu_bias_g(x: &mut [f64], bias: &[f64]) {
     map_bias_generic::<4>(x, bias)
 }
+#[inline(always)]
 fn tanh_bias_add_g(x: &mut [f64], bias: &[f64], add: &[f64]) {
     map_bias_add_generic::<0>(x, bias, add)
 }
+#[inline(always)]
 fn softplus_bias_add_g(x: &mut [f64], bias: &[f64], add: &[f64]) {
     map_bias_add_generic::<2>(x, bias, add)
 }
+#[inline(always)]
 fn relu_bias_add_g(x: &mut [f64], bias: &[f64], add: &[f64]) {
     map_bias_add_generic::<4>(x, bias, add)
 }
