@@ -122,11 +122,7 @@ impl Activation {
             "backprop: output and gradient lengths differ"
         );
         match self {
-            Activation::Tanh => {
-                for (g, y) in grad.iter_mut().zip(out) {
-                    *g *= 1.0 - y * y;
-                }
-            }
+            Activation::Tanh => tanh_backprop(out, grad),
             Activation::Relu => {
                 for (g, y) in grad.iter_mut().zip(out) {
                     if *y <= 0.0 {
@@ -293,6 +289,17 @@ impl Dense {
             0.0,
             grad_input,
         );
+    }
+}
+
+fastmath::simd_dispatch!(
+    fn tanh_backprop(out: &[f64], grad: &mut [f64]) => tanh_backprop_g
+);
+
+#[inline(always)]
+fn tanh_backprop_g(out: &[f64], grad: &mut [f64]) {
+    for (g, y) in grad.iter_mut().zip(out) {
+        *g *= 1.0 - y * y;
     }
 }
 

@@ -483,18 +483,14 @@ impl Maf {
             );
         });
         if let Some(g) = grad {
-            // Fixed-order reduction: the result does not depend on the thread count.
-            let chunks = &ws.chunks;
-            g.par_chunks_mut(4096).enumerate().for_each(|(b, gb)| {
-                let lo = b * 4096;
-                for (i, gi) in gb.iter_mut().enumerate() {
-                    let mut s = 0.0;
-                    for ch in chunks {
-                        s += ch.grad[lo + i];
-                    }
-                    *gi += self.mask[lo + i] * s;
+            // Fixed-order reduction (chunk 0 + chunk 1 + …): the result does not depend
+            // on the number of threads.
+            if let Some((first, rest)) = ws.chunks.split_first_mut() {
+                for ch in rest.iter() {
+                    crate::linalg::add_assign(&mut first.grad, &ch.grad);
                 }
-            });
+                add_masked(g, &self.mask, &first.grad);
+            }
         }
         if let Some(tg) = theta_grad {
             let d = self.data.theta_dim;
@@ -508,6 +504,17 @@ impl Maf {
             }
         }
         Ok(())
+    }
+}
+
+fastmath::simd_dispatch!(
+    fn add_masked(g: &mut [f64], mask: &[f64], x: &[f64]) => add_masked_g
+);
+
+#[inline(always)]
+fn add_masked_g(g: &mut [f64], mask: &[f64], x: &[f64]) {
+    for ((gi, m), xi) in g.iter_mut().zip(mask).zip(x) {
+        *gi += *m * *xi;
     }
 }
 
@@ -548,6 +555,11 @@ struct Chunk {
     out: Vec<f64>,
     /// Scales: `K` blocks of `D × len`.
     s: Vec<f64>,
+    /// Unconstrained scales `a` (de-interleaved): `K` blocks of `D × len`.
+    a: Vec<f64>,
+    /// Scratch, `D × len` each.
+    v: Vec<f64>,
+    tmp: Vec<f64>,
     /// log q per column.
     lp: Vec<f64>,
     // Backward scratch.
@@ -561,6 +573,129 @@ struct Chunk {
 }
 
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
+
+fastmath::simd_dispatch!(
+    #[allow(clippy::too_many_arguments)]
+    fn affine_forward(out: &[f64], u: &[f64], a: &mut [f64], s: &mut [f64], v: &mut [f64], tmp: &mut [f64], lp: &mut [f64], d: usize) => affine_forward_g
+);
+
+/// From a MADE output `out` (`2D × n`, interleaved `a, b`) and its input `u`: keeps `a`
+/// (de-interleaved) and `s = softplus(a) + 1e-3`, writes `v = s ⊙ u + b` and adds
+/// `Σ_i ln s_ij` to `lp[j]`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn affine_forward_g(
+    out: &[f64],
+    u: &[f64],
+    a: &mut [f64],
+    s: &mut [f64],
+    v: &mut [f64],
+    tmp: &mut [f64],
+    lp: &mut [f64],
+    d: usize,
+) {
+    for ((oc, ac), vc) in out
+        .chunks_exact(2 * d)
+        .zip(a.chunks_exact_mut(d))
+        .zip(v.chunks_exact_mut(d))
+    {
+        for i in 0..d {
+            ac[i] = oc[2 * i];
+            vc[i] = oc[2 * i + 1];
+        }
+    }
+    for (sv, av) in s.iter_mut().zip(a.iter()) {
+        *sv = fastmath::softplus(*av) + MIN_SCALE;
+    }
+    for ((vv, sv), uv) in v.iter_mut().zip(s.iter()).zip(u) {
+        *vv += *sv * *uv;
+    }
+    for (t, sv) in tmp.iter_mut().zip(s.iter()) {
+        *t = fastmath::ln(*sv);
+    }
+    for (l, tc) in lp.iter_mut().zip(tmp.chunks_exact(d)) {
+        let mut acc = 0.0;
+        for t in tc {
+            acc += *t;
+        }
+        *l += acc;
+    }
+}
+
+fastmath::simd_dispatch!(
+    #[allow(clippy::too_many_arguments)]
+    fn affine_backward(g_v: &[f64], u: &[f64], s: &[f64], a: &[f64], w: &[f64], d: usize, tmp: &mut [f64], g_out: &mut [f64], g_u: &mut [f64]) => affine_backward_g
+);
+
+/// Backward through `v = s ⊙ u + b` and the log-determinant `w_j Σ ln s`: from
+/// `g_v = ∂L/∂v` writes `g_out = ∂L/∂(a, b)` (interleaved) and the direct part of
+/// `∂L/∂u`, `g_u = g_v ⊙ s`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn affine_backward_g(
+    g_v: &[f64],
+    u: &[f64],
+    s: &[f64],
+    a: &[f64],
+    w: &[f64],
+    d: usize,
+    tmp: &mut [f64],
+    g_out: &mut [f64],
+    g_u: &mut [f64],
+) {
+    for (t, av) in tmp.iter_mut().zip(a) {
+        *t = fastmath::sigmoid(*av);
+    }
+    for ((((tc, gvc), uc), sc), wj) in tmp
+        .chunks_exact_mut(d)
+        .zip(g_v.chunks_exact(d))
+        .zip(u.chunks_exact(d))
+        .zip(s.chunks_exact(d))
+        .zip(w)
+    {
+        for i in 0..d {
+            tc[i] *= gvc[i] * uc[i] + wj / sc[i];
+        }
+    }
+    for ((oc, tc), gvc) in g_out
+        .chunks_exact_mut(2 * d)
+        .zip(tmp.chunks_exact(d))
+        .zip(g_v.chunks_exact(d))
+    {
+        for i in 0..d {
+            oc[2 * i] = tc[i];
+            oc[2 * i + 1] = gvc[i];
+        }
+    }
+    for ((gu, gv), sv) in g_u.iter_mut().zip(g_v).zip(s) {
+        *gu = gv * sv;
+    }
+}
+
+fastmath::simd_dispatch!(
+    fn inverse_step(out: &[f64], v: &[f64], y: &mut [f64], tmp: &mut [f64], d: usize) => inverse_step_g
+);
+
+/// One fixed-point pass of the MADE inverse: `y = (v − b) / (softplus(a) + 1e-3)`.
+#[inline(always)]
+fn inverse_step_g(out: &[f64], v: &[f64], y: &mut [f64], tmp: &mut [f64], d: usize) {
+    for ((oc, tc), yc) in out
+        .chunks_exact(2 * d)
+        .zip(tmp.chunks_exact_mut(d))
+        .zip(y.chunks_exact_mut(d))
+    {
+        for i in 0..d {
+            tc[i] = oc[2 * i];
+            yc[i] = oc[2 * i + 1];
+        }
+    }
+    for t in tmp.iter_mut() {
+        *t = fastmath::softplus(*t) + MIN_SCALE;
+    }
+    for ((yv, vv), t) in y.iter_mut().zip(v).zip(tmp.iter()) {
+        *yv = (*vv - *yv) / *t;
+    }
+}
 
 impl Chunk {
     fn resize(&mut self, maf: &Maf, start: usize, len: usize) {
@@ -579,6 +714,9 @@ impl Chunk {
         self.hid.resize(k * (b + 1) * h * len, 0.0);
         self.out.resize(k * 2 * d * len, 0.0);
         self.s.resize(k * d * len, 0.0);
+        self.a.resize(k * d * len, 0.0);
+        self.v.resize(d * len, 0.0);
+        self.tmp.resize(d * len, 0.0);
         self.lp.resize(len, 0.0);
     }
 
@@ -629,20 +767,24 @@ impl Chunk {
                 &mut [],
             );
             let s = &mut self.s[k * dn..(k + 1) * dn];
+            let a = &mut self.a[k * dn..(k + 1) * dn];
+            affine_forward(
+                out,
+                u_prev,
+                a,
+                s,
+                &mut self.v,
+                &mut self.tmp,
+                &mut self.lp,
+                d,
+            );
+            // Stored permuted: u_next[p] = v[perm[p]].
             let u_next = &mut u_rest[..dn];
-            for j in 0..n {
-                let mut ld = 0.0;
-                for i in 0..d {
-                    let a = out[2 * i + j * 2 * d];
-                    let b = out[2 * i + 1 + j * 2 * d];
-                    let sc = fastmath::softplus(a) + MIN_SCALE;
-                    s[i + j * d] = sc;
-                    ld += sc.ln();
-                    // v_i = s_i u_i + b_i, stored permuted: u_next[p] = v[perm[p]].
-                    let v = sc * u_prev[i + j * d] + b;
-                    u_next[maf.inv_perms[k][i] + j * d] = v;
+            let inv = &maf.inv_perms[k];
+            for (vc, uc) in self.v.chunks_exact(d).zip(u_next.chunks_exact_mut(d)) {
+                for (vi, &pi) in vc.iter().zip(inv) {
+                    uc[pi] = *vi;
                 }
-                self.lp[j] += ld;
             }
         }
         let uk = &self.u[cfg.num_transforms * dn..(cfg.num_transforms + 1) * dn];
@@ -688,21 +830,23 @@ impl Chunk {
             let perm = &maf.data.permutations[k];
             let u = &self.u[k * dn..(k + 1) * dn];
             let s = &self.s[k * dn..(k + 1) * dn];
-            let out = &self.out[k * 2 * dn..(k + 1) * 2 * dn];
-            for j in 0..n {
-                for (p, &pp) in perm.iter().enumerate() {
-                    self.g_v[pp + j * d] = self.g_u[p + j * d];
-                }
-                for i in 0..d {
-                    let gv = self.g_v[i + j * d];
-                    let sc = s[i + j * d];
-                    let a = out[2 * i + j * 2 * d];
-                    let gs = gv * u[i + j * d] + w[j] / sc;
-                    self.g_out[2 * i + j * 2 * d] = gs * fastmath::sigmoid(a);
-                    self.g_out[2 * i + 1 + j * 2 * d] = gv;
-                    self.g_u[i + j * d] = gv * sc;
+            let a = &self.a[k * dn..(k + 1) * dn];
+            for (gvc, guc) in self.g_v.chunks_exact_mut(d).zip(self.g_u.chunks_exact(d)) {
+                for (gu, &pp) in guc.iter().zip(perm) {
+                    gvc[pp] = *gu;
                 }
             }
+            affine_backward(
+                &self.g_v,
+                u,
+                s,
+                a,
+                w,
+                d,
+                &mut self.tmp,
+                &mut self.g_out,
+                &mut self.g_u,
+            );
             let need_gz = k > 0 || want_theta;
             maf.mades[k].backward(
                 masked,
@@ -955,6 +1099,7 @@ impl Maf {
             let mut out = vec![0.0; 2 * dn];
             let mut ctx_copy = vec![0.0; h];
             let mut bias = vec![0.0; h];
+            let mut tmp = vec![0.0; dn];
             for k in (0..self.mades.len()).rev() {
                 let made = &self.mades[k];
                 let perm = &self.data.permutations[k];
@@ -981,14 +1126,7 @@ impl Maf {
                         true,
                         &mut bias,
                     );
-                    for j in 0..n {
-                        for i in 0..d {
-                            let a = out[2 * i + j * 2 * d];
-                            let b = out[2 * i + 1 + j * 2 * d];
-                            let sc = fastmath::softplus(a) + MIN_SCALE;
-                            y[i + j * d] = (v[i + j * d] - b) / sc;
-                        }
-                    }
+                    inverse_step(&out, &v, &mut y, &mut tmp, d);
                 }
                 piece.copy_from_slice(&y);
             }
