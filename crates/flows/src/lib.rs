@@ -28,6 +28,6 @@ pub mod optim;
 
 pub use error::FlowError;
 pub use estimator::ConditionalDensityEstimator;
-pub use layers::{Activation, Dense};
+pub use layers::{Activation, Dense, MaskedDense};
 pub use maf::{Maf, MafConfig, MafWorkspace, Standardization};
 pub use optim::{Adam, clip_grad_norm};

@@ -525,9 +525,13 @@ fn eval_blocks(n: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..n.div_ceil(EVAL_BLOCK)).map(move |b| (b * EVAL_BLOCK, EVAL_BLOCK.min(n - b * EVAL_BLOCK)))
 }
 
+fn num_chunks(n: usize) -> usize {
+    n.div_ceil(CHUNK_TARGET).max(1)
+}
+
 /// Column ranges of the parallel chunks for a batch of `n`: a function of `n` only.
 fn chunk_ranges(n: usize) -> impl Iterator<Item = (usize, usize)> {
-    let k = n.div_ceil(CHUNK_TARGET).max(1);
+    let k = num_chunks(n);
     (0..k).map(move |i| (i * n / k, (i + 1) * n / k - i * n / k))
 }
 
@@ -916,9 +920,8 @@ impl ConditionalDensityEstimator for Maf {
         }
         ws.n = None;
         self.masked_params_into(&mut ws.masked);
-        let ranges: Vec<(usize, usize)> = chunk_ranges(n).collect();
-        ws.chunks.resize_with(ranges.len(), Chunk::default);
-        for (ch, &(start, len)) in ws.chunks.iter_mut().zip(&ranges) {
+        ws.chunks.resize_with(num_chunks(n), Chunk::default);
+        for (ch, (start, len)) in ws.chunks.iter_mut().zip(chunk_ranges(n)) {
             ch.resize(self, start, len);
         }
         let masked = &ws.masked;
