@@ -178,9 +178,14 @@ fn progress_bar(n: usize, show: bool) -> ProgressBar {
     }
     let pb = ProgressBar::with_draw_target(Some(n as u64), ProgressDrawTarget::stderr());
     if let Ok(style) = ProgressStyle::with_template(
-        "{msg} {wide_bar} {pos}/{len} [{elapsed_precise} < {eta_precise}, {per_sec}]",
+        "{msg} {wide_bar} {pos}/{len} [{elapsed_precise} < {eta_precise}, {rate}]",
     ) {
-        pb.set_style(style);
+        pb.set_style(style.with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} sims/s", state.per_sec());
+            },
+        ));
     }
     pb.set_message("simulating");
     pb
