@@ -13,7 +13,7 @@ use crate::{Simulator, SimulatorError};
 const T: usize = 100;
 const P: usize = 10;
 
-/// The design matrix X (100 × 10), row-major: X[t,0] = 1, X[t,j+1] = I[t−j] for t ≥ j.
+/// The design matrix X (100 × 10), row-major: `X[t,0] = 1`, `X[t,j+1] = I[t−j]` for t ≥ j.
 fn design() -> &'static [[f64; P]; T] {
     static X: OnceLock<[[f64; P]; T]> = OnceLock::new();
     X.get_or_init(|| {
@@ -39,10 +39,10 @@ fn design() -> &'static [[f64; P]; T] {
 /// bernoulli_glm (summary statistics `x = Xᵀy`, 10 values) and bernoulli_glm_raw
 /// (`x = y`, 100 binary values).
 ///
-/// θ = (β0, h1..h9) ~ N(0, B⁻¹) with precision B: B[0,0] = 0.5, B[1:,1:] = FᵀF,
+/// θ = (β0, h1..h9) ~ N(0, B⁻¹) with precision B: `B[0,0] = 0.5`, `B[1:,1:] = FᵀF`,
 /// F = D·D + diag(√(i/9)), i = 0..8, D = I₉ − (ones on the first subdiagonal).
 /// y_t ~ Bernoulli(σ((Xθ)_t)), t = 1..100, with the design matrix X built from the embedded
-/// stimulus: X[t,0] = 1, X[t,j+1] = I[t−j] for t ≥ j, else 0.
+/// stimulus: `X[t,0] = 1`, `X[t,j+1] = I[t−j]` for t ≥ j, else 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BernoulliGlm {
     raw: bool,

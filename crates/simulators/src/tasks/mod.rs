@@ -22,7 +22,7 @@ mod two_moons;
 
 pub use bernoulli_glm::BernoulliGlm;
 pub use gaussian::{GaussianLinear, GaussianLinearUniform, GaussianMixture, LinearGaussian};
-pub use ode::{LotkaVolterra, Sir};
+pub use ode::{LotkaVolterra, ODE_TOLERANCE, Sir};
 pub use reference::{GaussianPosterior, TruncatedGaussianMixture};
 pub use slcp::{Slcp, SlcpDistractors};
 pub use two_moons::{TwoMoons, TwoMoonsPosterior};
