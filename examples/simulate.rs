@@ -48,7 +48,7 @@ fn main() -> Result<()> {
     let (prior, simulator) = (task.prior(), task.simulator());
     check_sbi_inputs(simulator.as_ref(), prior.as_ref())?;
 
-    let opts = SimulationOptions::with_seed(args.seed).progress(!args.no_progress);
+    let opts = SimulationOptions::with_seed(args.seed).with_progress(!args.no_progress);
     let start = Instant::now();
     let sims = simulate_for_sbi(simulator.as_ref(), &prior, args.n, &opts)?;
     let seconds = start.elapsed().as_secs_f64();

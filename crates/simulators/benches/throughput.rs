@@ -10,7 +10,7 @@ use simfer_distributions::{Prior, rng_from_seed};
 use simfer_simulators::{SimulationOptions, simulate_batch, task};
 
 fn throughput(c: &mut Criterion) {
-    let opts = SimulationOptions::with_seed(0).progress(false);
+    let opts = SimulationOptions::with_seed(0).with_progress(false);
     // Batch sizes chosen so that one batch takes a few milliseconds or more.
     for (name, n) in [
         ("two_moons", 100_000),

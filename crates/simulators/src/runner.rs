@@ -46,13 +46,13 @@ impl SimulationOptions {
     }
 
     /// These options with the progress bar switched on or off.
-    pub fn progress(mut self, progress: bool) -> Self {
+    pub fn with_progress(mut self, progress: bool) -> Self {
         self.progress = progress;
         self
     }
 
     /// These options with another stream offset.
-    pub fn stream_offset(mut self, offset: u64) -> Self {
+    pub fn with_stream_offset(mut self, offset: u64) -> Self {
         self.stream_offset = offset;
         self
     }

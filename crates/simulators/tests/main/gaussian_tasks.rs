@@ -11,7 +11,7 @@ use simfer_simulators::{SimulationOptions, SimulatorError, Task, simulate_batch}
 use crate::common::{assert_all_close, covariance, mean_vector, truncated_moments_by_quadrature};
 
 fn opts(seed: u64) -> SimulationOptions {
-    SimulationOptions::with_seed(seed).progress(false)
+    SimulationOptions::with_seed(seed).with_progress(false)
 }
 
 /// The noise `x − θ` of `n` simulations at a fixed θ.

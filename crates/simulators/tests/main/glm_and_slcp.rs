@@ -9,7 +9,7 @@ use simfer_simulators::{SimulationOptions, Simulator, Task, simulate_batch};
 use crate::common::{covariance, mean_vector};
 
 fn opts(seed: u64) -> SimulationOptions {
-    SimulationOptions::with_seed(seed).progress(false)
+    SimulationOptions::with_seed(seed).with_progress(false)
 }
 
 fn csv(text: &str) -> Vec<Vec<f64>> {

@@ -9,7 +9,7 @@ use simfer_simulators::{SimulationOptions, Simulator, Task, simulate_batch};
 use crate::common::{mean_vector, rk4};
 
 fn opts(seed: u64) -> SimulationOptions {
-    SimulationOptions::with_seed(seed).progress(false)
+    SimulationOptions::with_seed(seed).with_progress(false)
 }
 
 #[test]
@@ -44,7 +44,7 @@ fn sir_solution_matches_rk4() {
 fn sir_observations_are_binomial() {
     let theta = [0.6, 0.15];
     let infected = Sir.infected(&theta).unwrap();
-    let n = 20_000;
+    let n = 8_000;
     let thetas = DMatrix::from_fn(2, n, |i, _| theta[i]);
     let x = simulate_batch(&Sir, &thetas, &opts(1)).unwrap().x;
     assert!(
@@ -64,7 +64,8 @@ fn sir_observations_are_binomial() {
         let var = x.row(k).iter().map(|v| (v - m[k]).powi(2)).sum::<f64>() / (n - 1) as f64;
         let exact = 1000.0 * p * (1.0 - p);
         if exact > 1.0 {
-            assert!((var / exact - 1.0).abs() < 0.05, "variance at t_{k}");
+            // Relative s.e. of a sample variance ≈ √(2/n) = 1.6 %; 5 of them.
+            assert!((var / exact - 1.0).abs() < 0.08, "variance at t_{k}");
         }
     }
 }
@@ -130,7 +131,7 @@ fn lotka_volterra_solution_matches_rk4() {
 fn lotka_volterra_noise_is_lognormal_around_the_clamped_solution() {
     let theta = [0.88, 0.05, 0.88, 0.05];
     let pop = LotkaVolterra.populations(&theta).unwrap();
-    let n = 20_000;
+    let n = 5_000;
     let thetas = DMatrix::from_fn(4, n, |i, _| theta[i]);
     let x = simulate_batch(&LotkaVolterra, &thetas, &opts(2)).unwrap().x;
     for (k, value) in pop.iter().enumerate() {
@@ -138,8 +139,8 @@ fn lotka_volterra_noise_is_lognormal_around_the_clamped_solution() {
         let logs: Vec<f64> = x.row(k).iter().map(|v| v.ln() - centre).collect();
         let m = logs.iter().sum::<f64>() / n as f64;
         let sd = (logs.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
-        // s.e. of the mean 0.1/√n = 7e-4; of the sd ≈ 0.1/√(2n) = 5e-4.
-        assert!(m.abs() < 3.5e-3, "output {k}: mean {m}");
-        assert!((sd - 0.1).abs() < 2.5e-3, "output {k}: sd {sd}");
+        // s.e. of the mean 0.1/√n = 1.4e-3; of the sd ≈ 0.1/√(2n) = 1e-3; 5 of them.
+        assert!(m.abs() < 7e-3, "output {k}: mean {m}");
+        assert!((sd - 0.1).abs() < 5e-3, "output {k}: sd {sd}");
     }
 }

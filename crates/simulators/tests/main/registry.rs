@@ -32,7 +32,7 @@ fn all_eleven_tasks_exist_and_fit_together() {
         assert_eq!(t.parameter_names().len(), td, "{name}");
         let sim = t.simulator();
         check_sbi_inputs(sim.as_ref(), prior.as_ref()).unwrap();
-        let opts = SimulationOptions::with_seed(1).progress(false);
+        let opts = SimulationOptions::with_seed(1).with_progress(false);
         let sims = simulate_for_sbi(sim.as_ref(), &prior, 200, &opts).unwrap();
         assert_eq!(sims.x.shape(), (xd, 200));
         assert!(sims.invalid.is_empty(), "{name}: {}", sims.invalid);

@@ -20,7 +20,7 @@ fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
 }
 
 fn opts(seed: u64) -> SimulationOptions {
-    SimulationOptions::with_seed(seed).progress(false)
+    SimulationOptions::with_seed(seed).with_progress(false)
 }
 
 #[test]
@@ -59,7 +59,7 @@ fn simulation_i_depends_only_on_seed_and_i() {
     let all = simulate_batch(&TwoMoons, &theta, &opts(5)).unwrap();
     // Columns 40..60 simulated on their own, with the stream offset of their position.
     let part = theta.columns(40, 20).into_owned();
-    let sub = simulate_batch(&TwoMoons, &part, &opts(5).stream_offset(40)).unwrap();
+    let sub = simulate_batch(&TwoMoons, &part, &opts(5).with_stream_offset(40)).unwrap();
     assert_eq!(sub.x, all.x.columns(40, 20).into_owned());
     // And each one equals a direct call with derive_rng(seed, i).
     let mut out = [0.0; 2];

@@ -10,7 +10,7 @@ use simfer_simulators::{SimulationOptions, Task, simulate_batch};
 use crate::common::{covariance, mean_vector};
 
 fn opts(seed: u64) -> SimulationOptions {
-    SimulationOptions::with_seed(seed).progress(false)
+    SimulationOptions::with_seed(seed).with_progress(false)
 }
 
 /// The crescent point p = x − (−|z0|, z1) implied by θ and x.
