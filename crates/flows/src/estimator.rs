@@ -64,12 +64,8 @@ pub trait ConditionalDensityEstimator: Send + Sync {
 
     /// Draws `n` samples θ ~ q(θ | x) for one context `x` (length `context_dim`),
     /// returned as `theta_dim × n`.
-    fn sample(
-        &self,
-        n: usize,
-        x: &[f64],
-        rng: &mut dyn RngCore,
-    ) -> Result<DMatrix<f64>, FlowError>;
+    fn sample(&self, n: usize, x: &[f64], rng: &mut dyn RngCore)
+    -> Result<DMatrix<f64>, FlowError>;
 
     /// `log q(θ_j | x_j)` for every column (a convenience over
     /// [`forward`](Self::forward)).

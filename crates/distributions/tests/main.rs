@@ -1,0 +1,15 @@
+//! Integration tests of simfer-distributions: one test binary, one module per topic
+//! (the modules live in `tests/main/`).
+
+#[path = "main/box_uniform.rs"]
+mod box_uniform;
+#[path = "main/common.rs"]
+mod common;
+#[path = "main/independent.rs"]
+mod independent;
+#[path = "main/lognormal.rs"]
+mod lognormal;
+#[path = "main/normal.rs"]
+mod normal;
+#[path = "main/traits.rs"]
+mod traits;

@@ -1,0 +1,68 @@
+//! The error type of this crate.
+
+/// Everything that can go wrong when building, evaluating, training or loading a flow.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// A matrix, vector or slice had the wrong shape or length.
+    #[error("dimension mismatch in {what}: expected {expected}, found {found}")]
+    DimensionMismatch {
+        /// Which argument or quantity was wrong.
+        what: &'static str,
+        /// The expected shape or length.
+        expected: String,
+        /// The shape or length that was given.
+        found: String,
+    },
+    /// Not enough finite samples to compute standardization statistics.
+    #[error(
+        "not enough finite samples to standardize: need at least {needed} columns with only finite entries, found {found} (of {total})"
+    )]
+    InsufficientData {
+        /// Minimum number of valid samples.
+        needed: usize,
+        /// Number of valid (all-finite) samples found.
+        found: usize,
+        /// Number of samples given.
+        total: usize,
+    },
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// An input that must be finite was not.
+    #[error("non-finite value in {0}")]
+    NonFinite(&'static str),
+    /// A saved model has another format version than this library reads.
+    #[error(
+        "unsupported file format: expected {expected_format} version {expected_version}, found {found_format} version {found_version}"
+    )]
+    VersionMismatch {
+        /// Format tag this library writes.
+        expected_format: String,
+        /// Version this library reads.
+        expected_version: u32,
+        /// Format tag found in the data.
+        found_format: String,
+        /// Version found in the data.
+        found_version: u32,
+    },
+    /// A saved model does not have the expected architecture, or is internally inconsistent.
+    #[error("architecture mismatch: {0}")]
+    ArchitectureMismatch(String),
+    /// Reading or writing a file failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Encoding or decoding a saved model failed.
+    #[error("serialization error: {0}")]
+    Serialization(String),
+}
+
+#[allow(dead_code)]
+impl FlowError {
+    pub(crate) fn dims(what: &'static str, expected: impl ToString, found: impl ToString) -> Self {
+        FlowError::DimensionMismatch {
+            what,
+            expected: expected.to_string(),
+            found: found.to_string(),
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Matrix products on column-major slices, with transposes taken as strides.
+//!
+//! Large products go through nalgebra's `gemm` (which calls `matrixmultiply` with
+//! arbitrary strides, so a transposed operand costs no copy); products with a dimension
+//! of 5 or less, where that path does not apply, use a simple loop kernel.
+
+use nalgebra::{DMatrixView, DMatrixViewMut, Dyn};
+
+/// Below or at this size in any dimension, nalgebra would fall back to per-column
+/// `gemv`; we use [`small_gemm`] instead.
+const SMALL: usize = 5;
+
+/// Whether an operand is used as stored or transposed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Use the matrix as stored.
+    N,
+    /// Use its transpose.
+    T,
+}
+
+/// `C ← α·op(A)·op(B) + β·C`, all column-major and contiguous.
+///
+/// `C` is `m × n`; `op(A)` is `m × k` (so `A` is stored `m × k` for [`Op::N`] and `k × m`
+/// for [`Op::T`]); `op(B)` is `k × n`. With `β = 0`, `C` is not read (NaNs in it are
+/// overwritten).
+///
+/// # Panics
+/// If a slice is shorter than its shape requires.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f64,
+    a: &[f64],
+    op_a: Op,
+    b: &[f64],
+    op_b: Op,
+    beta: f64,
+    c: &mut [f64],
+) {
+    assert!(
+        a.len() >= m * k,
+        "gemm: A has {} entries, needs {}",
+        a.len(),
+        m * k
+    );
+    assert!(
+        b.len() >= k * n,
+        "gemm: B has {} entries, needs {}",
+        b.len(),
+        k * n
+    );
+    assert!(
+        c.len() >= m * n,
+        "gemm: C has {} entries, needs {}",
+        c.len(),
+        m * n
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if m <= SMALL || n <= SMALL || k <= SMALL {
+        small_gemm(m, n, k, alpha, a, op_a, b, op_b, beta, c);
+        return;
+    }
+    let av = strided(a, m, k, op_a);
+    let bv = strided(b, k, n, op_b);
+    let mut cv = DMatrixViewMut::from_slice(&mut c[..m * n], m, n);
+    cv.gemm(alpha, &av, &bv, beta);
+}
+
+/// A view of `op(X)` (`rows × cols`) over the column-major storage of `X`.
+fn strided(x: &[f64], rows: usize, cols: usize, op: Op) -> DMatrixView<'_, f64, Dyn, Dyn> {
+    match op {
+        Op::N => DMatrixView::from_slice_with_strides(&x[..rows * cols], rows, cols, 1, rows),
+        Op::T => DMatrixView::from_slice_with_strides(&x[..rows * cols], rows, cols, cols, 1),
+    }
+}
+
+crate::fastmath::simd_dispatch!(
+    #[allow(clippy::too_many_arguments)]
+    fn small_gemm(m: usize, n: usize, k: usize, alpha: f64, a: &[f64], op_a: Op, b: &[f64], op_b: Op, beta: f64, c: &mut [f64]) => small_gemm_g
+);
+
+crate::fastmath::simd_dispatch!(
+    /// Dot product in a fixed summation order (the same bits on every CPU).
+    pub fn dot_dispatch(x: &[f64], y: &[f64]) -> f64 => dot
+);
+
+/// Dot product with four interleaved accumulators (a fixed summation order, so every
+/// build gives the same bits, and it vectorizes).
+#[inline(always)]
+pub(crate) fn dot(x: &[f64], y: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let xc = x.chunks_exact(4);
+    let yc = y.chunks_exact(4);
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (a, b) in xc.zip(yc) {
+        for t in 0..4 {
+            acc[t] += a[t] * b[t];
+        }
+    }
+    let mut tail = 0.0;
+    for (a, b) in xr.iter().zip(yr) {
+        tail += a * b;
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + tail
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn small_gemm_g(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f64,
+    a: &[f64],
+    op_a: Op,
+    b: &[f64],
+    op_b: Op,
+    beta: f64,
+    c: &mut [f64],
+) {
+    let b_at = |l: usize, j: usize| match op_b {
+        Op::N => b[l + j * k],
+        Op::T => b[j + l * n],
+    };
+    for j in 0..n {
+        let cj = &mut c[j * m..(j + 1) * m];
+        if beta == 0.0 {
+            cj.fill(0.0);
+        } else if beta != 1.0 {
+            cj.iter_mut().for_each(|v| *v *= beta);
+        }
+        match op_a {
+            Op::N => {
+                for l in 0..k {
+                    let coef = alpha * b_at(l, j);
+                    let acol = &a[l * m..(l + 1) * m];
+                    for (ci, ai) in cj.iter_mut().zip(acol) {
+                        *ci += coef * *ai;
+                    }
+                }
+            }
+            Op::T => {
+                for (i, ci) in cj.iter_mut().enumerate() {
+                    let arow = &a[i * k..(i + 1) * k];
+                    let s = match op_b {
+                        Op::N => dot(arow, &b[j * k..(j + 1) * k]),
+                        Op::T => {
+                            let mut s = 0.0;
+                            for (l, x) in arow.iter().enumerate() {
+                                s += x * b[j + l * n];
+                            }
+                            s
+                        }
+                    };
+                    *ci += alpha * s;
+                }
+            }
+        }
+    }
+}
+
+crate::fastmath::simd_dispatch!(
+    /// `out[i] += Σ_j x[i, j]` for a column-major block with `out.len()` rows.
+    pub fn add_row_sums(x: &[f64], out: &mut [f64]) => add_row_sums_g
+);
+
+crate::fastmath::simd_dispatch!(
+    /// `a[i] += b[i]`.
+    pub fn add_assign(a: &mut [f64], b: &[f64]) => add_assign_g
+);
+
+#[inline(always)]
+fn add_assign_g(a: &mut [f64], b: &[f64]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += *y;
+    }
+}
+
+#[inline(always)]
+fn add_row_sums_g(x: &[f64], out: &mut [f64]) {
+    let rows = out.len();
+    if rows == 0 {
+        return;
+    }
+    for col in x.chunks_exact(rows) {
+        for (o, v) in out.iter_mut().zip(col) {
+            *o += *v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::DMatrix;
+
+    fn mat(r: usize, c: usize, seed: f64) -> DMatrix<f64> {
+        DMatrix::from_fn(r, c, |i, j| ((i * 31 + j * 17) as f64 * 0.37 + seed).sin())
+    }
+
+    #[test]
+    fn gemm_matches_naive_product_for_all_shapes_and_transposes() {
+        for &(m, n, k) in &[
+            (7, 9, 11),
+            (3, 40, 6),
+            (40, 3, 50),
+            (50, 60, 2),
+            (1, 1, 1),
+            (6, 8, 50),
+        ] {
+            for op_a in [Op::N, Op::T] {
+                for op_b in [Op::N, Op::T] {
+                    let a = mat(m, k, 0.1);
+                    let b = mat(k, n, 0.7);
+                    let a_store = if op_a == Op::N {
+                        a.clone()
+                    } else {
+                        a.transpose()
+                    };
+                    let b_store = if op_b == Op::N {
+                        b.clone()
+                    } else {
+                        b.transpose()
+                    };
+                    let c0 = mat(m, n, 1.3);
+                    let mut c = c0.clone();
+                    gemm(
+                        m,
+                        n,
+                        k,
+                        0.5,
+                        a_store.as_slice(),
+                        op_a,
+                        b_store.as_slice(),
+                        op_b,
+                        2.0,
+                        c.as_mut_slice(),
+                    );
+                    let expect = &a * &b * 0.5 + &c0 * 2.0;
+                    approx::assert_relative_eq!(c, expect, epsilon = 1e-12);
+                    let mut c = DMatrix::from_element(m, n, f64::NAN);
+                    gemm(
+                        m,
+                        n,
+                        k,
+                        1.0,
+                        a_store.as_slice(),
+                        op_a,
+                        b_store.as_slice(),
+                        op_b,
+                        0.0,
+                        c.as_mut_slice(),
+                    );
+                    approx::assert_relative_eq!(c, &a * &b, epsilon = 1e-12);
+                }
+            }
+        }
+    }
+}
