@@ -171,8 +171,8 @@ impl PairplotData {
         Ok(serde_json::to_string_pretty(self)?)
     }
 
-    /// Parses JSON written by [`to_json`](Self::to_json). (serde_json's default float
-    /// parser may differ from the written value in the last bit.)
+    /// Parses JSON written by [`to_json`](Self::to_json). (Floats come back bit for bit
+    /// when serde_json's `float_roundtrip` feature is on, as it is in this workspace.)
     ///
     /// # Errors
     /// Malformed JSON.
