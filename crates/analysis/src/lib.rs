@@ -52,7 +52,7 @@ pub use hist::{
 };
 pub use hpd::{DEFAULT_HPD_MASSES, hpd_levels, hpd_mass_map};
 pub use kde::{Bandwidth, GaussianKde, Grid1d, Grid2d, kde_1d, kde_2d};
-pub use mmd::{Mmd, MmdBandwidth, mmd_squared};
+pub use mmd::{MEDIAN_MAX_POINTS, Mmd, MmdBandwidth, mmd_squared};
 pub use pairplot::{
     DiagKind, Marginal1d, Marginal2d, NamedPoint, PairplotData, PairplotOptions, Panel2d,
     SetMarginals, UpperKind, pairplot_data,
