@@ -182,13 +182,28 @@ fn loss_curves_have_one_panel_per_round() {
     let tags = check_xml(&svg).unwrap();
     assert_eq!(panels(&tags).len(), 4);
     assert!(svg.contains("round 4"));
-    // A best epoch past the end is an error.
-    let bad = [LossRound {
-        train: &train[0],
-        val: &val[0],
-        best_epoch: Some(100),
+    // Epochs count from 1 (as simfer-snpe's history): the last epoch and 0 (the initial
+    // weights kept) are valid best epochs, one past the last is not.
+    let n = train[0].len();
+    for (best, ok) in [(0, true), (n, true), (n + 1, false)] {
+        let r = [LossRound {
+            train: &train[0],
+            val: &val[0],
+            best_epoch: Some(best),
+        }];
+        assert_eq!(
+            loss_curves_svg(&r, &LossStyle::default()).is_ok(),
+            ok,
+            "best epoch {best}"
+        );
+    }
+    // A single epoch still plots.
+    let one = [LossRound {
+        train: &[1.0],
+        val: &[],
+        best_epoch: Some(1),
     }];
-    assert!(loss_curves_svg(&bad, &LossStyle::default()).is_err());
+    check_xml(&loss_curves_svg(&one, &LossStyle::default()).unwrap()).unwrap();
 }
 
 #[test]

@@ -12,15 +12,18 @@ use super::{
 };
 use crate::error::{Result, invalid};
 
-/// The losses of one training round: `train[e]` and `val[e]` after epoch `e` (either may be
-/// empty), and the epoch whose weights were kept.
+/// The losses of one training round, with epochs counted from 1 as in simfer-snpe's
+/// `TrainingHistory`: `train[i]` and `val[i]` are the losses of epoch `i + 1` (either
+/// series may be empty), and `best_epoch` is the epoch whose weights were kept (0 = the
+/// initial weights). So a history plots as
+/// `LossRound { train: &h.train_loss, val: &h.validation_loss, best_epoch: Some(h.best_epoch) }`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LossRound<'a> {
-    /// Training loss per epoch.
+    /// Training loss per epoch (epoch `i + 1` at index `i`).
     pub train: &'a [f64],
-    /// Validation loss per epoch.
+    /// Validation loss per epoch (epoch `i + 1` at index `i`).
     pub val: &'a [f64],
-    /// Index of the best epoch (marked with a vertical line), if known.
+    /// The kept epoch (1-based; 0 = before the first epoch), marked with a vertical line.
     pub best_epoch: Option<usize>,
 }
 
@@ -56,7 +59,8 @@ impl Default for LossStyle {
 
 /// Renders loss curves: one panel per round (titled `round 1`, `round 2`, …) with the
 /// training loss (blue), the validation loss (orange) and the best epoch (grey line),
-/// against the epoch index. Non-finite losses (a diverged epoch) are left out of the lines.
+/// against the epoch (1, 2, …). Non-finite losses (a diverged epoch) are left out of the
+/// lines.
 ///
 /// ```
 /// use simfer_analysis::{LossRound, LossStyle, loss_curves_svg};
@@ -93,10 +97,10 @@ pub fn loss_curves_svg(rounds: &[LossRound<'_>], style: &LossStyle) -> Result<St
         }
         if let Some(b) = r.best_epoch {
             let len = r.train.len().max(r.val.len());
-            if b >= len {
+            if b > len {
                 return Err(invalid(
                     format!("best epoch of round {}", i + 1),
-                    format!("< {len} (the number of epochs)"),
+                    format!("≤ {len} (the number of epochs)"),
                     b,
                 ));
             }
@@ -124,7 +128,14 @@ pub fn loss_curves_svg(rounds: &[LossRound<'_>], style: &LossStyle) -> Result<St
         .enumerate()
         .map(|(i, r)| {
             render_panel(pw, ph, |root| {
-                let len = r.train.len().max(r.val.len()).max(2);
+                let len = r.train.len().max(r.val.len());
+                // Epochs 1..=len, widened to show epoch 0 when the initial weights were kept.
+                let x0 = if r.best_epoch == Some(0) || len < 2 {
+                    0.0
+                } else {
+                    1.0
+                };
+                let x1 = (len as f64).max(x0 + 1.0);
                 let (ylo, yhi) =
                     padded_range(r.train.iter().chain(r.val).copied()).unwrap_or((0.0, 1.0));
                 let mut chart = ChartBuilder::on(root)
@@ -132,7 +143,7 @@ pub fn loss_curves_svg(rounds: &[LossRound<'_>], style: &LossStyle) -> Result<St
                     .margin(8)
                     .x_label_area_size(fs * 3)
                     .y_label_area_size(fs * 4)
-                    .build_cartesian_2d(0.0..(len - 1) as f64, ylo..yhi)
+                    .build_cartesian_2d(x0..x1, ylo..yhi)
                     .or_plot()?;
                 chart
                     .configure_mesh()
@@ -158,6 +169,17 @@ pub fn loss_curves_svg(rounds: &[LossRound<'_>], style: &LossStyle) -> Result<St
                 for (series, color) in [(r.train, c_train), (r.val, c_val)] {
                     // Split at non-finite values so a diverged epoch leaves a gap.
                     for run in finite_runs(series) {
+                        if let [single] = run[..] {
+                            // An isolated epoch has no line: show it as a dot.
+                            chart
+                                .draw_series(std::iter::once(Circle::new(
+                                    single,
+                                    3,
+                                    color.filled(),
+                                )))
+                                .or_plot()?;
+                            continue;
+                        }
                         chart
                             .draw_series(std::iter::once(PathElement::new(
                                 run,
@@ -185,13 +207,13 @@ pub fn loss_curves_svg(rounds: &[LossRound<'_>], style: &LossStyle) -> Result<St
     Ok(fig.finish())
 }
 
-/// Maximal runs of finite values as `(epoch, value)` polylines.
+/// Maximal runs of finite values as `(epoch, value)` polylines (epochs from 1).
 fn finite_runs(series: &[f64]) -> Vec<Vec<(f64, f64)>> {
     let mut runs = Vec::new();
     let mut cur = Vec::new();
     for (e, &v) in series.iter().enumerate() {
         if v.is_finite() {
-            cur.push((e as f64, v));
+            cur.push(((e + 1) as f64, v));
         } else if !cur.is_empty() {
             runs.push(std::mem::take(&mut cur));
         }
