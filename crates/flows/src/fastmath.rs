@@ -70,33 +70,37 @@ pub fn exp(x: f64) -> f64 {
     p * pow2(k1) * pow2(k - k1)
 }
 
-// tanh on |x| < 0.625: x + x³ P(x²)/Q(x²) (Cephes' rational approximation).
-const TP0: f64 = -9.643_991_794_250_522_386_28e-1;
-const TP1: f64 = -9.928_772_310_019_185_865_64e1;
-const TP2: f64 = -1.614_687_684_417_084_479_52e3;
-const TQ0: f64 = 1.128_116_784_916_329_314_02e2;
-const TQ1: f64 = 2.235_488_390_601_004_485_83e3;
-const TQ2: f64 = 4.844_063_053_251_254_860_48e3;
-
-/// Hyperbolic tangent.
+/// Hyperbolic tangent, as `−sign(x)·m/(2 + m)` with `m = e^{−2|x|} − 1` computed without
+/// cancellation (`e^r − 1 = r·q(r)` on the reduced argument), so one formula is accurate
+/// over the whole range.
 #[inline(always)]
 pub fn tanh(x: f64) -> f64 {
     let ax = x.abs();
-    // |x| < 0.625: rational approximation, as numerator / denominator.
-    let z = x * x;
-    let p = (TP0 * z + TP1) * z + TP2;
-    let q = ((z + TQ0) * z + TQ1) * z + TQ2;
-    let num_small = x * q + x * z * p;
-    // |x| ≥ 0.625: (1 − e^{−2|x|}) / (1 + e^{−2|x|}) with the sign of x; tanh(20) = 1 in f64.
-    let axc = if ax > 20.0 { 20.0 } else { ax };
-    let e = exp_in_range(-2.0 * axc);
-    let num_large = (1.0 - e).copysign(x);
-    let den_large = 1.0 + e;
-    let small = ax < 0.625;
-    let num = if small { num_small } else { num_large };
-    let den = if small { q } else { den_large };
-    let r = num / den;
-    if x.is_nan() { x } else { r }
+    // tanh(20) = 1 in f64.
+    let y = -2.0 * if ax > 20.0 { 20.0 } else { ax };
+    let t = y * LOG2E + MAGIC;
+    let n = t - MAGIC;
+    let r = (y - n * LN2_HI) - n * LN2_LO;
+    // q(r) = (e^r − 1)/r, Taylor to degree 13 of e^r.
+    let mut q = 1.0 / 6_227_020_800.0;
+    q = q * r + 1.0 / 479_001_600.0;
+    q = q * r + 1.0 / 39_916_800.0;
+    q = q * r + 1.0 / 3_628_800.0;
+    q = q * r + 1.0 / 362_880.0;
+    q = q * r + 1.0 / 40_320.0;
+    q = q * r + 1.0 / 5_040.0;
+    q = q * r + 1.0 / 720.0;
+    q = q * r + 1.0 / 120.0;
+    q = q * r + 1.0 / 24.0;
+    q = q * r + 1.0 / 6.0;
+    q = q * r + 0.5;
+    q = q * r + 1.0;
+    let k = (t.to_bits() as i64).wrapping_sub(MAGIC.to_bits() as i64);
+    let scale = pow2(k);
+    // e^y − 1 = 2^k (1 + r q) − 1 = 2^k r q + (2^k − 1), both terms exact or small.
+    let m = scale * (r * q) + (scale - 1.0);
+    let res = (-m / (2.0 + m)).copysign(x);
+    if x.is_nan() { x } else { res }
 }
 
 /// Logistic sigmoid `1 / (1 + e^{−x})`.
@@ -133,6 +137,48 @@ fn log1p_unit(e: f64) -> f64 {
     off + 2.0 * s * p
 }
 
+/// Natural logarithm (NaN for negative or NaN input, −∞ at 0, ∞ at ∞).
+#[inline(always)]
+pub fn ln(x: f64) -> f64 {
+    // Subnormals are scaled into the normal range first.
+    let sub = x < f64::MIN_POSITIVE;
+    let xs = if sub { x * 18_014_398_509_481_984.0 } else { x }; // 2^54
+    let bits = xs.to_bits() as i64;
+    let mut e = ((bits >> 52) & 0x7ff) - 1023 - if sub { 54 } else { 0 };
+    // Mantissa in [1, 2), then moved to [√½, √2).
+    let mut m = f64::from_bits(((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000) as u64);
+    let big = m > std::f64::consts::SQRT_2;
+    m = if big { 0.5 * m } else { m };
+    e += i64::from(big);
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let mut p = 1.0 / 21.0;
+    p = p * s2 + 1.0 / 19.0;
+    p = p * s2 + 1.0 / 17.0;
+    p = p * s2 + 1.0 / 15.0;
+    p = p * s2 + 1.0 / 13.0;
+    p = p * s2 + 1.0 / 11.0;
+    p = p * s2 + 1.0 / 9.0;
+    p = p * s2 + 1.0 / 7.0;
+    p = p * s2 + 1.0 / 5.0;
+    p = p * s2 + 1.0 / 3.0;
+    let ef = e as f64;
+    // ln m = 2s + 2s³(1/3 + …); keep the leading term separate for accuracy.
+    let r = ef * LN2_HI + (2.0 * s + (2.0 * s * s2 * p + ef * LN2_LO));
+    let special = if x == 0.0 {
+        f64::NEG_INFINITY
+    } else if x == f64::INFINITY {
+        x
+    } else {
+        f64::NAN
+    };
+    if x > 0.0 && x < f64::INFINITY {
+        r
+    } else {
+        special
+    }
+}
+
 /// Softplus `ln(1 + e^x)`, computed stably as `max(x, 0) + ln(1 + e^{−|x|})`.
 #[inline(always)]
 pub fn softplus(x: f64) -> f64 {
@@ -143,28 +189,40 @@ pub fn softplus(x: f64) -> f64 {
     if x.is_nan() { x } else { r }
 }
 
-/// Runs `$generic` through an AVX2 build when the CPU supports it.
+/// Defines `$vis fn $name(args)` that runs `$generic(args)` through an AVX-512 or AVX2
+/// build when the CPU has it (x86-64), else the baseline build. The generic body must be
+/// `#[inline(always)]` so that it is compiled inside each build. Without fused
+/// multiply-add in the source (Rust never contracts `a * b + c`), every build computes
+/// bit-identical results.
 macro_rules! simd_dispatch {
-    ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),*) => $generic:ident) => {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $generic:path) => {
         $(#[$doc])*
         #[inline]
-        pub fn $name($($arg: $ty),*) {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    #[target_feature(enable = "avx512f")]
+                    unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                        $generic($($arg),*)
+                    }
+                    // SAFETY: the CPU supports AVX-512F (checked just above).
+                    return unsafe { avx512($($arg),*) };
+                }
                 if std::arch::is_x86_feature_detected!("avx2") {
                     #[target_feature(enable = "avx2")]
-                    unsafe fn avx2($($arg: $ty),*) {
+                    unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                         $generic($($arg),*)
                     }
                     // SAFETY: the CPU supports AVX2 (checked just above).
-                    unsafe { avx2($($arg),*) };
-                    return;
+                    return unsafe { avx2($($arg),*) };
                 }
             }
             $generic($($arg),*)
         }
     };
 }
+pub(crate) use simd_dispatch;
 
 #[inline(always)]
 fn map_generic<const F: u8>(x: &mut [f64]) {
@@ -180,6 +238,7 @@ fn apply_code<const F: u8>(v: f64) -> f64 {
         1 => sigmoid(v),
         2 => softplus(v),
         3 => exp(v),
+        5 => ln(v),
         _ => {
             if v > 0.0 {
                 v
@@ -218,33 +277,47 @@ fn map_bias_add_generic<const F: u8>(x: &mut [f64], bias: &[f64], add: &[f64]) {
     }
 }
 
+#[inline(always)]
 fn tanh_g(x: &mut [f64]) {
     map_generic::<0>(x)
 }
+#[inline(always)]
 fn sigmoid_g(x: &mut [f64]) {
     map_generic::<1>(x)
 }
+#[inline(always)]
 fn softplus_g(x: &mut [f64]) {
     map_generic::<2>(x)
 }
+#[inline(always)]
 fn exp_g(x: &mut [f64]) {
     map_generic::<3>(x)
 }
+#[inline(always)]
+fn ln_g(x: &mut [f64]) {
+    map_generic::<5>(x)
+}
+#[inline(always)]
 fn tanh_bias_g(x: &mut [f64], bias: &[f64]) {
     map_bias_generic::<0>(x, bias)
 }
+#[inline(always)]
 fn softplus_bias_g(x: &mut [f64], bias: &[f64]) {
     map_bias_generic::<2>(x, bias)
 }
+#[inline(always)]
 fn relu_bias_g(x: &mut [f64], bias: &[f64]) {
     map_bias_generic::<4>(x, bias)
 }
+#[inline(always)]
 fn tanh_bias_add_g(x: &mut [f64], bias: &[f64], add: &[f64]) {
     map_bias_add_generic::<0>(x, bias, add)
 }
+#[inline(always)]
 fn softplus_bias_add_g(x: &mut [f64], bias: &[f64], add: &[f64]) {
     map_bias_add_generic::<2>(x, bias, add)
 }
+#[inline(always)]
 fn relu_bias_add_g(x: &mut [f64], bias: &[f64], add: &[f64]) {
     map_bias_add_generic::<4>(x, bias, add)
 }
@@ -260,6 +333,10 @@ simd_dispatch!(
 simd_dispatch!(
     /// `x ← softplus(x)` elementwise.
     pub fn softplus_inplace(x: &mut [f64]) => softplus_g
+);
+simd_dispatch!(
+    /// `x ← ln(x)` elementwise.
+    pub fn ln_inplace(x: &mut [f64]) => ln_g
 );
 simd_dispatch!(
     /// `x ← e^x` elementwise.
@@ -378,6 +455,33 @@ mod tests {
     }
 
     #[test]
+    fn ln_matches_std() {
+        let mut worst: f64 = 0.0;
+        let pts = grid(-700.0, 700.0, 200_001)
+            .into_iter()
+            .map(f64::exp)
+            .chain(grid(0.5, 2.0, 100_001))
+            .chain([
+                5e-324,
+                1e-310,
+                f64::MAX,
+                1.0,
+                1.0 + f64::EPSILON,
+                1.0 - f64::EPSILON / 2.0,
+            ]);
+        for x in pts {
+            let (a, b) = (ln(x), x.ln());
+            // Relative error, or absolute near ln x = 0.
+            worst = worst.max((a - b).abs() / b.abs().max(1.0));
+        }
+        assert!(worst < 1e-15, "worst error {worst:e}");
+        assert_eq!(ln(0.0), f64::NEG_INFINITY);
+        assert_eq!(ln(f64::INFINITY), f64::INFINITY);
+        assert!(ln(-1.0).is_nan() && ln(f64::NAN).is_nan());
+        assert_eq!(ln(1.0), 0.0);
+    }
+
+    #[test]
     fn slice_versions_equal_scalar_versions() {
         let xs = grid(-30.0, 30.0, 1001);
         let bias: Vec<f64> = (0..7).map(|i| 0.1 * i as f64 - 0.3).collect();
@@ -393,11 +497,14 @@ mod tests {
         softplus_inplace(&mut sp);
         let mut e = x.clone();
         exp_inplace(&mut e);
+        let mut l: Vec<f64> = x.iter().map(|v| v.abs()).collect();
+        ln_inplace(&mut l);
         for i in 0..n {
             assert_eq!(t[i].to_bits(), tanh(x[i]).to_bits());
             assert_eq!(s[i].to_bits(), sigmoid(x[i]).to_bits());
             assert_eq!(sp[i].to_bits(), softplus(x[i]).to_bits());
             assert_eq!(e[i].to_bits(), exp(x[i]).to_bits());
+            assert_eq!(l[i].to_bits(), ln(x[i].abs()).to_bits());
         }
         let mut tb = x.clone();
         tanh_bias_add_inplace(&mut tb, &bias, &add);

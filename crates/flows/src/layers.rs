@@ -122,11 +122,7 @@ impl Activation {
             "backprop: output and gradient lengths differ"
         );
         match self {
-            Activation::Tanh => {
-                for (g, y) in grad.iter_mut().zip(out) {
-                    *g *= 1.0 - y * y;
-                }
-            }
+            Activation::Tanh => tanh_backprop(out, grad),
             Activation::Relu => {
                 for (g, y) in grad.iter_mut().zip(out) {
                     if *y <= 0.0 {
@@ -296,6 +292,126 @@ impl Dense {
     }
 }
 
+fastmath::simd_dispatch!(
+    fn tanh_backprop(out: &[f64], grad: &mut [f64]) => tanh_backprop_g
+);
+
+#[inline(always)]
+fn tanh_backprop_g(out: &[f64], grad: &mut [f64]) {
+    for (g, y) in grad.iter_mut().zip(out) {
+        *g *= 1.0 - y * y;
+    }
+}
+
+/// A dense layer whose weight is multiplied elementwise by a fixed 0/1 mask:
+/// `y = (M ⊙ W) x + b`. Masked entries stay parameters (as in the reference MADE) and
+/// always get a zero gradient.
+///
+/// The masked weight is a copy refreshed by [`refresh`](Self::refresh), once per step
+/// after the parameters change, not once per product.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MaskedDense {
+    /// The underlying layer (its range in the flat vector).
+    pub dense: Dense,
+    mask: Vec<f64>,
+    #[serde(skip)]
+    masked: Vec<f64>,
+}
+
+impl MaskedDense {
+    /// A masked layer; `mask` is column-major `out_dim × in_dim` with entries 0 or 1.
+    ///
+    /// # Panics
+    /// If `mask` does not have `out_dim · in_dim` entries.
+    pub fn new(dense: Dense, mask: Vec<f64>) -> Self {
+        assert_eq!(
+            mask.len(),
+            dense.out_dim * dense.in_dim,
+            "MaskedDense: mask length"
+        );
+        MaskedDense {
+            dense,
+            mask,
+            masked: Vec::new(),
+        }
+    }
+
+    /// The mask (column-major `out_dim × in_dim`).
+    pub fn mask(&self) -> &[f64] {
+        &self.mask
+    }
+
+    /// Recomputes the masked weight `M ⊙ W` from `params`.
+    pub fn refresh(&mut self, params: &[f64]) {
+        self.masked.clear();
+        self.masked.extend(
+            params[self.dense.weight_range()]
+                .iter()
+                .zip(&self.mask)
+                .map(|(w, m)| w * m),
+        );
+    }
+
+    fn masked_weight(&self) -> &[f64] {
+        assert_eq!(
+            self.masked.len(),
+            self.mask.len(),
+            "MaskedDense: call refresh(params) before forward/backward"
+        );
+        &self.masked
+    }
+
+    /// `out = (M ⊙ W)·input + b` (after [`refresh`](Self::refresh)).
+    pub fn forward(&self, params: &[f64], input: &[f64], n: usize, out: &mut [f64]) {
+        let d = &self.dense;
+        gemm(
+            d.out_dim,
+            n,
+            d.in_dim,
+            1.0,
+            self.masked_weight(),
+            Op::N,
+            input,
+            Op::N,
+            0.0,
+            out,
+        );
+        add_bias(out, &params[d.bias_range()], n);
+    }
+
+    /// Backward pass: **adds** `M ⊙ (grad_out·inputᵀ)` and the bias gradient into the
+    /// layer's range of `grad`; if given, **overwrites** `grad_input` with
+    /// `(M ⊙ W)ᵀ·grad_out`.
+    pub fn backward(
+        &self,
+        input: &[f64],
+        grad_out: &[f64],
+        n: usize,
+        grad: &mut [f64],
+        grad_input: Option<&mut [f64]>,
+    ) {
+        let d = &self.dense;
+        d.backward_params(input, grad_out, n, grad);
+        for (g, m) in grad[d.weight_range()].iter_mut().zip(&self.mask) {
+            *g *= *m;
+        }
+        if let Some(gi) = grad_input {
+            gemm(
+                d.in_dim,
+                n,
+                d.out_dim,
+                1.0,
+                self.masked_weight(),
+                Op::T,
+                grad_out,
+                Op::N,
+                0.0,
+                gi,
+            );
+        }
+    }
+}
+
 /// `x[i, j] += bias[i]` for a column-major block of `n` columns.
 fn add_bias(x: &mut [f64], bias: &[f64], n: usize) {
     let rows = bias.len();
@@ -369,6 +485,62 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn masked_dense_gradients_match_finite_differences() {
+        let (din, dout, n) = (4, 6, 5);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        let dense = Dense::new(din, dout, 0);
+        let mask: Vec<f64> = (0..din * dout)
+            .map(|i| f64::from(u8::from(i % 3 != 0)))
+            .collect();
+        let mut layer = MaskedDense::new(dense, mask.clone());
+        let mut params = vec![0.0; dense.end()];
+        dense.init_uniform(&mut params, &mut rng);
+        let x: Vec<f64> = (0..din * n).map(|_| rng.random_range(-2.0..2.0)).collect();
+        let c: Vec<f64> = (0..dout * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let loss = |layer: &mut MaskedDense, p: &[f64], x: &[f64]| -> f64 {
+            layer.refresh(p);
+            let mut out = vec![0.0; dout * n];
+            layer.forward(p, x, n, &mut out);
+            out.iter().zip(&c).map(|(a, b)| a * b).sum()
+        };
+        layer.refresh(&params);
+        let mut grad = vec![0.0; params.len()];
+        let mut g_in = vec![0.0; din * n];
+        layer.backward(&x, &c, n, &mut grad, Some(&mut g_in));
+        let h = 1e-6;
+        for i in 0..params.len() {
+            let mut p = params.clone();
+            p[i] += h;
+            let lp = loss(&mut layer, &p, &x);
+            p[i] -= 2.0 * h;
+            let lm = loss(&mut layer, &p, &x);
+            let fd = (lp - lm) / (2.0 * h);
+            assert!(
+                (fd - grad[i]).abs() < 1e-8 * (1.0 + fd.abs()),
+                "param {i}: {fd} vs {}",
+                grad[i]
+            );
+            if i < din * dout && mask[i] == 0.0 {
+                assert_eq!(grad[i], 0.0);
+            }
+        }
+        layer.refresh(&params);
+        for i in 0..x.len() {
+            let mut xp = x.clone();
+            xp[i] += h;
+            let lp = loss(&mut layer, &params, &xp);
+            xp[i] -= 2.0 * h;
+            let lm = loss(&mut layer, &params, &xp);
+            let fd = (lp - lm) / (2.0 * h);
+            assert!(
+                (fd - g_in[i]).abs() < 1e-8 * (1.0 + fd.abs()),
+                "input {i}: {fd} vs {}",
+                g_in[i]
+            );
         }
     }
 

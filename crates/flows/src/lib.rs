@@ -19,11 +19,15 @@
 pub mod error;
 pub mod estimator;
 pub mod fastmath;
+pub mod io;
 pub mod layers;
 pub mod linalg;
+pub mod made;
+pub mod maf;
 pub mod optim;
 
 pub use error::FlowError;
 pub use estimator::ConditionalDensityEstimator;
-pub use layers::{Activation, Dense};
+pub use layers::{Activation, Dense, MaskedDense};
+pub use maf::{Maf, MafConfig, MafWorkspace, Standardization};
 pub use optim::{Adam, clip_grad_norm};

@@ -79,8 +79,39 @@ fn strided(x: &[f64], rows: usize, cols: usize, op: Op) -> DMatrixView<'_, f64, 
     }
 }
 
+crate::fastmath::simd_dispatch!(
+    #[allow(clippy::too_many_arguments)]
+    fn small_gemm(m: usize, n: usize, k: usize, alpha: f64, a: &[f64], op_a: Op, b: &[f64], op_b: Op, beta: f64, c: &mut [f64]) => small_gemm_g
+);
+
+crate::fastmath::simd_dispatch!(
+    /// Dot product in a fixed summation order (the same bits on every CPU).
+    pub fn dot_dispatch(x: &[f64], y: &[f64]) -> f64 => dot
+);
+
+/// Dot product with four interleaved accumulators (a fixed summation order, so every
+/// build gives the same bits, and it vectorizes).
+#[inline(always)]
+pub(crate) fn dot(x: &[f64], y: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let xc = x.chunks_exact(4);
+    let yc = y.chunks_exact(4);
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (a, b) in xc.zip(yc) {
+        for t in 0..4 {
+            acc[t] += a[t] * b[t];
+        }
+    }
+    let mut tail = 0.0;
+    for (a, b) in xr.iter().zip(yr) {
+        tail += a * b;
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + tail
+}
+
 #[allow(clippy::too_many_arguments)]
-fn small_gemm(
+#[inline(always)]
+fn small_gemm_g(
     m: usize,
     n: usize,
     k: usize,
@@ -116,20 +147,16 @@ fn small_gemm(
             Op::T => {
                 for (i, ci) in cj.iter_mut().enumerate() {
                     let arow = &a[i * k..(i + 1) * k];
-                    let mut s = 0.0;
-                    match op_b {
-                        Op::N => {
-                            let bcol = &b[j * k..(j + 1) * k];
-                            for (x, y) in arow.iter().zip(bcol) {
-                                s += x * y;
-                            }
-                        }
+                    let s = match op_b {
+                        Op::N => dot(arow, &b[j * k..(j + 1) * k]),
                         Op::T => {
+                            let mut s = 0.0;
                             for (l, x) in arow.iter().enumerate() {
                                 s += x * b[j + l * n];
                             }
+                            s
                         }
-                    }
+                    };
                     *ci += alpha * s;
                 }
             }
@@ -137,8 +164,25 @@ fn small_gemm(
     }
 }
 
-/// `out[i] += Σ_j x[i, j]` for a column-major block with `out.len()` rows.
-pub fn add_row_sums(x: &[f64], out: &mut [f64]) {
+crate::fastmath::simd_dispatch!(
+    /// `out[i] += Σ_j x[i, j]` for a column-major block with `out.len()` rows.
+    pub fn add_row_sums(x: &[f64], out: &mut [f64]) => add_row_sums_g
+);
+
+crate::fastmath::simd_dispatch!(
+    /// `a[i] += b[i]`.
+    pub fn add_assign(a: &mut [f64], b: &[f64]) => add_assign_g
+);
+
+#[inline(always)]
+fn add_assign_g(a: &mut [f64], b: &[f64]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += *y;
+    }
+}
+
+#[inline(always)]
+fn add_row_sums_g(x: &[f64], out: &mut [f64]) {
     let rows = out.len();
     if rows == 0 {
         return;

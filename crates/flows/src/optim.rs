@@ -85,19 +85,33 @@ impl Adam {
         let bias1 = 1.0 - b1.powi(t);
         let bias2_sqrt = (1.0 - b2.powi(t)).sqrt();
         let step_size = self.lr / bias1;
-        let eps = self.eps;
-        for (((p, g), m), v) in params
-            .iter_mut()
-            .zip(grad)
-            .zip(&mut self.m)
-            .zip(&mut self.v)
-        {
-            *m = b1 * *m + (1.0 - b1) * *g;
-            *v = b2 * *v + (1.0 - b2) * *g * *g;
-            let denom = v.sqrt() / bias2_sqrt + eps;
-            *p -= step_size * *m / denom;
-        }
+        let coefs = [b1, b2, bias2_sqrt, step_size, self.eps];
+        adam_update(params, grad, &mut self.m, &mut self.v, &coefs);
     }
+}
+
+crate::fastmath::simd_dispatch!(
+    fn adam_update(params: &mut [f64], grad: &[f64], m: &mut [f64], v: &mut [f64], coefs: &[f64; 5]) => adam_update_g
+);
+
+#[inline(always)]
+fn adam_update_g(params: &mut [f64], grad: &[f64], m: &mut [f64], v: &mut [f64], coefs: &[f64; 5]) {
+    let [b1, b2, bias2_sqrt, step_size, eps] = *coefs;
+    for (((p, g), m), v) in params.iter_mut().zip(grad).zip(m).zip(v) {
+        *m = b1 * *m + (1.0 - b1) * *g;
+        *v = b2 * *v + (1.0 - b2) * *g * *g;
+        let denom = v.sqrt() / bias2_sqrt + eps;
+        *p -= step_size * *m / denom;
+    }
+}
+
+crate::fastmath::simd_dispatch!(
+    fn scale(x: &mut [f64], c: f64) => scale_g
+);
+
+#[inline(always)]
+fn scale_g(x: &mut [f64], c: f64) {
+    x.iter_mut().for_each(|g| *g *= c);
 }
 
 /// Global L2-norm clipping as in PyTorch's `clip_grad_norm_`:
@@ -111,10 +125,10 @@ impl Adam {
 /// assert!((g[0] - 0.6).abs() < 1e-6 && (g[1] - 0.8).abs() < 1e-6);
 /// ```
 pub fn clip_grad_norm(grad: &mut [f64], max_norm: f64) -> f64 {
-    let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+    let norm = crate::linalg::dot_dispatch(grad, grad).sqrt();
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
-        grad.iter_mut().for_each(|g| *g *= coef);
+        scale(grad, coef);
     }
     norm
 }

@@ -1,1 +1,45 @@
-//! Simulators for simulation-based inference: the Simulator trait, a seeded parallel runner and the standard benchmark tasks.
+//! Simulators for simulation-based inference: the [`Simulator`] trait (closures are
+//! simulators too), a seeded parallel runner whose output does not depend on the number of
+//! threads, input checks, and the standard benchmark tasks.
+//!
+//! - [`simulate_batch`] simulates a `theta_dim × n` batch with rayon; simulation `i` draws
+//!   only from `derive_rng(seed, i)`. NaN/±∞ simulations are kept and reported by index
+//!   ([`InvalidReport`]); a simulator that errors, writes the wrong length or panics
+//!   becomes an error naming the θ index.
+//! - [`simulate_for_sbi`] draws θ from a proposal (a prior, or later a posterior) and
+//!   simulates; [`check_sbi_inputs`] checks that a prior and a simulator fit together.
+//! - [`tasks`]: linear_gaussian and the ten sbibm tasks, with reference posteriors where
+//!   they exist in closed form; [`task`] finds one by name.
+//!
+//! ```
+//! use simfer_simulators::{SimulationOptions, check_sbi_inputs, simulate_for_sbi, task};
+//!
+//! let task = task("two_moons")?;
+//! let (prior, simulator) = (task.prior(), task.simulator());
+//! check_sbi_inputs(simulator.as_ref(), prior.as_ref())?;
+//! let sims = simulate_for_sbi(simulator.as_ref(), &prior, 1000, &SimulationOptions::with_seed(7))?;
+//! assert_eq!(sims.theta.shape(), (2, 1000));
+//! assert_eq!(sims.x.shape(), (2, 1000));
+//! assert!(sims.invalid.is_empty());
+//!
+//! // The exact posterior for an observation.
+//! let x_o = sims.x.column(0).iter().copied().collect::<Vec<f64>>();
+//! let posterior = task.reference_posterior(&x_o).unwrap()?;
+//! let samples = posterior.sample(100, &mut simfer_distributions::rng_from_seed(0))?;
+//! assert_eq!(samples.shape(), (2, 100));
+//! # Ok::<(), simfer_simulators::SimulatorError>(())
+//! ```
+
+mod error;
+mod runner;
+mod simulator;
+mod special;
+pub mod tasks;
+
+pub use error::SimulatorError;
+pub use runner::{
+    InvalidReport, SimulationOptions, Simulations, check_sbi_inputs, simulate_batch,
+    simulate_for_sbi,
+};
+pub use simulator::{FnSimulator, Simulator, SliceSimulator, check_lengths};
+pub use tasks::{ReferencePosterior, Task, task, task_names};

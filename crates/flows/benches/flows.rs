@@ -1,0 +1,183 @@
+//! Criterion benchmarks of the flows' hot paths.
+//!
+//! `cargo bench -p simfer-flows --bench flows` runs everything; each benchmark id says the
+//! number of rayon threads. The FLOP count of a training step and the rate of a plain
+//! large matrix product (the machine's reference) are printed first.
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use nalgebra::DMatrix;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use simfer_flows::linalg::{Op, gemm};
+use simfer_flows::{Adam, ConditionalDensityEstimator, Maf, MafConfig, clip_grad_norm};
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool")
+}
+
+fn data(d: usize, c: usize, n: usize, seed: u64) -> (DMatrix<f64>, DMatrix<f64>) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let x = DMatrix::from_fn(c, n, |_, _| rng.random_range(-1.0..1.0));
+    let theta = DMatrix::from_fn(d, n, |i, j| {
+        x[(i % c, j)] + 0.3 * rng.random_range(-1.0..1.0)
+    });
+    (theta, x)
+}
+
+/// Multiply-adds ×2 of all matrix products in one forward + backward (parameter
+/// gradients) of the default MAF, per column.
+fn step_flops_per_column(d: usize, c: usize, cfg: &MafConfig) -> f64 {
+    let h = cfg.hidden_features as f64;
+    let (d, c) = (d as f64, c as f64);
+    let b = cfg.num_blocks as f64;
+    let k = cfg.num_transforms as f64;
+    let fwd = h * d + h * c + b * h * h + 2.0 * d * h;
+    let bwd_params = fwd;
+    let bwd_input = b * h * h + 2.0 * d * h;
+    let bwd_first_input = h * d * (k - 1.0) / k; // not needed for the first MADE
+    2.0 * k * (fwd + bwd_params + bwd_input + bwd_first_input)
+}
+
+fn bench_matmul(cr: &mut Criterion) {
+    let mut g = cr.benchmark_group("matmul");
+    for &m in &[50usize, 1000] {
+        let k = m;
+        let n = if m == 50 { 100 } else { 1000 };
+        let a = DMatrix::<f64>::from_fn(m, k, |i, j| ((i * 7 + j) as f64).sin());
+        let b = DMatrix::<f64>::from_fn(k, n, |i, j| ((i + 3 * j) as f64).cos());
+        let mut out = DMatrix::<f64>::zeros(m, n);
+        eprintln!(
+            "matmul {m}x{k}x{n}: {:.3} MFLOP",
+            2.0 * (m * n * k) as f64 / 1e6
+        );
+        g.bench_function(BenchmarkId::new("gemm", format!("{m}x{k}x{n}")), |bch| {
+            bch.iter(|| {
+                gemm(
+                    m,
+                    n,
+                    k,
+                    1.0,
+                    a.as_slice(),
+                    Op::N,
+                    b.as_slice(),
+                    Op::N,
+                    0.0,
+                    out.as_mut_slice(),
+                );
+                black_box(&out);
+            })
+        });
+    }
+    g.finish();
+}
+
+fn bench_tanh(cr: &mut Criterion) {
+    let mut g = cr.benchmark_group("tanh_10000");
+    let x: Vec<f64> = (0..10_000).map(|i| (i as f64 * 0.37).sin() * 3.0).collect();
+    let mut y = x.clone();
+    g.bench_function("fastmath", |b| {
+        b.iter(|| {
+            y.copy_from_slice(&x);
+            simfer_flows::fastmath::tanh_inplace(&mut y);
+            black_box(&y);
+        })
+    });
+    g.bench_function("std", |b| {
+        b.iter(|| {
+            for (o, v) in y.iter_mut().zip(&x) {
+                *o = v.tanh();
+            }
+            black_box(&y);
+        })
+    });
+    g.finish();
+}
+
+fn bench_train_step(cr: &mut Criterion) {
+    let cfg = MafConfig::default();
+    let mut g = cr.benchmark_group("train_step");
+    for &(d, c) in &[(3usize, 3usize), (10, 10)] {
+        for &batch in &[200usize, 2000] {
+            let (theta, x) = data(d, c, batch, 1);
+            eprintln!(
+                "train_step D={d} C={c} batch={batch}: {:.2} MFLOP",
+                step_flops_per_column(d, c, &cfg) * batch as f64 / 1e6
+            );
+            for threads in [1usize, 2] {
+                let tp = pool(threads);
+                let mut maf = Maf::new(&cfg, &theta, &x, 3).expect("maf");
+                let mut ws = maf.workspace();
+                let mut adam = Adam::new(maf.num_params(), 5e-4);
+                let mut grad = vec![0.0; maf.num_params()];
+                let mut lp = vec![0.0; batch];
+                let w = vec![-1.0 / batch as f64; batch];
+                let id = BenchmarkId::new(format!("D{d}_C{c}_b{batch}"), format!("{threads}thr"));
+                g.bench_function(id, |bch| {
+                    tp.install(|| {
+                        bch.iter(|| {
+                            maf.forward(&mut ws, theta.as_view(), x.as_view(), &mut lp)
+                                .expect("forward");
+                            grad.fill(0.0);
+                            // Loss = −mean log q: weights −1/n, then minimize.
+                            maf.backward(&mut ws, &w, &mut grad).expect("backward");
+                            grad.iter_mut().for_each(|g| *g = -*g);
+                            clip_grad_norm(&mut grad, 5.0);
+                            adam.step(maf.params_mut(), &grad);
+                            black_box(&lp);
+                        })
+                    })
+                });
+            }
+        }
+    }
+    g.finish();
+}
+
+fn bench_log_prob_and_sample(cr: &mut Criterion) {
+    let cfg = MafConfig::default();
+    let mut g = cr.benchmark_group("eval");
+    g.sample_size(20);
+    let (d, c, n) = (3, 3, 10_000);
+    let (theta, x) = data(d, c, n, 2);
+    let maf = Maf::new(&cfg, &theta, &x, 3).expect("maf");
+    for threads in [1usize, 2] {
+        let tp = pool(threads);
+        let mut ws = maf.workspace();
+        let mut lp = vec![0.0; n];
+        g.bench_function(
+            BenchmarkId::new("log_prob_10000_D3_C3", format!("{threads}thr")),
+            |bch| {
+                tp.install(|| {
+                    bch.iter(|| {
+                        maf.forward(&mut ws, theta.as_view(), x.as_view(), &mut lp)
+                            .expect("forward");
+                        black_box(&lp);
+                    })
+                })
+            },
+        );
+        let x0 = [0.1, -0.2, 0.3];
+        g.bench_function(
+            BenchmarkId::new("sample_10000_D3_C3", format!("{threads}thr")),
+            |bch| {
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+                tp.install(|| bch.iter(|| black_box(maf.sample(n, &x0, &mut rng).expect("sample"))))
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_matmul,
+    bench_tanh,
+    bench_train_step,
+    bench_log_prob_and_sample
+);
+criterion_main!(benches);

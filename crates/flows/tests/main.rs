@@ -1,0 +1,7 @@
+//! Integration tests of simfer-flows (one test binary).
+
+mod common;
+mod density;
+mod gradients;
+mod io;
+mod training;

@@ -1,0 +1,120 @@
+//! The error type of this crate.
+
+use simfer_distributions::DistributionError;
+
+/// Everything that can go wrong when simulating or using a benchmark task.
+///
+/// Messages say what was expected and what was found; errors from a simulation name the
+/// index of the θ (the column of the batch) that caused them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimulatorError {
+    /// θ (or a batch of θ's) of the wrong dimension.
+    #[error("θ has dimension {found}, but the simulator expects dimension {expected}")]
+    ThetaDimension {
+        /// The simulator's `theta_dim()`.
+        expected: usize,
+        /// The dimension given.
+        found: usize,
+    },
+    /// A simulator produced a different number of values than its `x_dim()`.
+    #[error("the simulator returned {found} values, but declares x_dim = {expected}")]
+    OutputLength {
+        /// The simulator's `x_dim()`.
+        expected: usize,
+        /// The number of values it returned.
+        found: usize,
+    },
+    /// Simulation `index` of a batch returned an error.
+    #[error("simulation {index} (θ = {theta:?}) failed: {source}")]
+    Simulation {
+        /// The column of θ that was being simulated.
+        index: usize,
+        /// That θ.
+        theta: Vec<f64>,
+        /// What went wrong.
+        #[source]
+        source: Box<SimulatorError>,
+    },
+    /// Simulation `index` of a batch panicked.
+    #[error("simulation {index} (θ = {theta:?}) panicked: {message}")]
+    Panicked {
+        /// The column of θ that was being simulated.
+        index: usize,
+        /// That θ.
+        theta: Vec<f64>,
+        /// The panic message.
+        message: String,
+    },
+    /// Lengths or dimensions that do not fit together (other than θ's).
+    #[error("{what}: expected {expected}, found {found}")]
+    DimensionMismatch {
+        /// What did not fit.
+        what: &'static str,
+        /// The expected size.
+        expected: usize,
+        /// The size found.
+        found: usize,
+    },
+    /// A NaN or infinite value where a finite one is needed (e.g. in an observation).
+    #[error("{what}[{index}] = {value}: expected a finite number")]
+    NonFinite {
+        /// Which input.
+        what: &'static str,
+        /// The position of the value.
+        index: usize,
+        /// The value.
+        value: f64,
+    },
+    /// An argument that makes no sense (e.g. a task of dimension 0).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// [`check_sbi_inputs`](crate::check_sbi_inputs) found a problem with the prior.
+    #[error("input check failed: {0}")]
+    Check(String),
+    /// An ODE solve failed; simulators turn this into NaN outputs.
+    #[error("the ODE solver failed: {0}")]
+    Ode(String),
+    /// An accept/reject sampler spent its budget.
+    #[error(
+        "rejection sampling from {what}: accepted {accepted} of {proposals} proposals \
+         (acceptance rate {rate:.3e}) before the budget of {proposals} proposals ran out, \
+         but {requested} samples were requested; the observation is probably far from \
+         anything the prior can produce (check x_o), or request fewer samples"
+    )]
+    RejectionBudget {
+        /// The distribution being sampled.
+        what: String,
+        /// Samples accepted.
+        accepted: usize,
+        /// Samples requested.
+        requested: usize,
+        /// Proposals made (the budget).
+        proposals: usize,
+        /// `accepted / proposals`.
+        rate: f64,
+    },
+    /// There is no task of that name.
+    #[error("unknown task `{name}`; the tasks are: {valid}")]
+    UnknownTask {
+        /// The name asked for.
+        name: String,
+        /// The valid names, comma-separated.
+        valid: String,
+    },
+    /// A prior or proposal failed.
+    #[error(transparent)]
+    Distribution(#[from] DistributionError),
+}
+
+/// Checks that every value is finite.
+pub(crate) fn check_finite(what: &'static str, values: &[f64]) -> Result<(), SimulatorError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(SimulatorError::NonFinite {
+            what,
+            index,
+            value: values[index],
+        }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,406 @@
+//! The seeded parallel simulation runner.
+
+use std::fmt;
+use std::io::IsTerminal;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nalgebra::DMatrix;
+use rayon::prelude::*;
+use simfer_distributions::{Prior, Proposal, derive_rng};
+
+use crate::{Simulator, SimulatorError};
+
+/// Options of [`simulate_batch`] and [`simulate_for_sbi`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimulationOptions {
+    /// Simulation `i` draws only from `derive_rng(seed, stream_offset + i)`.
+    pub seed: u64,
+    /// Show a progress bar on stderr (never shown when stderr is not a terminal).
+    pub progress: bool,
+    /// Added to the simulation index to pick its random stream, so that several batches
+    /// with the same seed (e.g. rounds) use disjoint streams. Default 0.
+    pub stream_offset: u64,
+}
+
+impl Default for SimulationOptions {
+    /// Seed 0, progress bar on (when stderr is a terminal), stream offset 0.
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            progress: true,
+            stream_offset: 0,
+        }
+    }
+}
+
+impl SimulationOptions {
+    /// Default options with the given seed.
+    pub fn with_seed(seed: u64) -> Self {
+        Self {
+            seed,
+            ..Self::default()
+        }
+    }
+
+    /// These options with the progress bar switched on or off.
+    pub fn with_progress(mut self, progress: bool) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// These options with another stream offset.
+    pub fn with_stream_offset(mut self, offset: u64) -> Self {
+        self.stream_offset = offset;
+        self
+    }
+}
+
+/// Which simulations produced NaN or ±∞ values.
+///
+/// Indices are simulation indices, i.e. columns of θ and x (the reference library's
+/// rows). A simulation with any NaN is in `nan_rows`; one with ±∞ but no NaN is in
+/// `inf_rows`, so the two lists are disjoint. Both are sorted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InvalidReport {
+    /// Simulations with at least one NaN.
+    pub nan_rows: Vec<usize>,
+    /// Simulations with at least one ±∞ and no NaN.
+    pub inf_rows: Vec<usize>,
+    /// The number of simulations examined.
+    pub total: usize,
+}
+
+impl InvalidReport {
+    /// Classifies the columns of `x` (one simulation per column).
+    pub fn from_columns(x: &DMatrix<f64>) -> Self {
+        let mut report = Self {
+            total: x.ncols(),
+            ..Self::default()
+        };
+        for (j, col) in x.column_iter().enumerate() {
+            if col.iter().any(|v| v.is_nan()) {
+                report.nan_rows.push(j);
+            } else if col.iter().any(|v| v.is_infinite()) {
+                report.inf_rows.push(j);
+            }
+        }
+        report
+    }
+
+    /// Number of simulations with NaN.
+    pub fn num_nan(&self) -> usize {
+        self.nan_rows.len()
+    }
+
+    /// Number of simulations with ±∞ (and no NaN).
+    pub fn num_inf(&self) -> usize {
+        self.inf_rows.len()
+    }
+
+    /// Number of invalid simulations.
+    pub fn num_invalid(&self) -> usize {
+        self.nan_rows.len() + self.inf_rows.len()
+    }
+
+    /// Whether every simulation is finite.
+    pub fn is_empty(&self) -> bool {
+        self.num_invalid() == 0
+    }
+
+    /// All invalid indices, sorted.
+    pub fn invalid_indices(&self) -> Vec<usize> {
+        let mut all = [self.nan_rows.as_slice(), self.inf_rows.as_slice()].concat();
+        all.sort_unstable();
+        all
+    }
+}
+
+impl fmt::Display for InvalidReport {
+    /// `Found 2 NaN simulations and 1 Inf simulations (of 1000), at indices [3, 17, 40]`
+    /// (at most 10 indices listed).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Found {} NaN simulations and {} Inf simulations (of {})",
+            self.num_nan(),
+            self.num_inf(),
+            self.total
+        )?;
+        let all = self.invalid_indices();
+        if !all.is_empty() {
+            let shown: Vec<String> = all.iter().take(10).map(usize::to_string).collect();
+            let more = if all.len() > 10 { ", …" } else { "" };
+            write!(f, ", at indices [{}{more}]", shown.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// A batch of simulations: θ (`theta_dim × n`), x (`x_dim × n`) and which x are invalid.
+/// Column `i` of `x` is the simulation of column `i` of `theta`; invalid ones are kept.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Simulations {
+    /// The parameters, one per column.
+    pub theta: DMatrix<f64>,
+    /// The simulations, one per column (NaN/±∞ kept in place).
+    pub x: DMatrix<f64>,
+    /// Which columns of `x` contain NaN or ±∞.
+    pub invalid: InvalidReport,
+}
+
+impl Simulations {
+    /// Number of simulations.
+    pub fn len(&self) -> usize {
+        self.x.ncols()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `(θ, x)` with the invalid simulations removed.
+    pub fn valid(&self) -> (DMatrix<f64>, DMatrix<f64>) {
+        let invalid = self.invalid.invalid_indices();
+        (
+            self.theta.clone().remove_columns_at(&invalid),
+            self.x.clone().remove_columns_at(&invalid),
+        )
+    }
+}
+
+fn progress_bar(n: usize, show: bool) -> ProgressBar {
+    if !show || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(n as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} {wide_bar} {pos}/{len} [{elapsed_precise} < {eta_precise}, {rate}]",
+    ) {
+        pb.set_style(style.with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} sims/s", state.per_sec());
+            },
+        ));
+    }
+    pb.set_message("simulating");
+    pb
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic payload that is not a string)".to_string()
+    }
+}
+
+/// Runs one simulation, turning errors and panics into errors that name index `i`.
+pub(crate) fn run_one(
+    sim: &dyn Simulator,
+    index: usize,
+    theta: &[f64],
+    rng: &mut dyn rand::RngCore,
+    out: &mut [f64],
+) -> Result<(), SimulatorError> {
+    match catch_unwind(AssertUnwindSafe(|| sim.simulate(theta, rng, out))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(SimulatorError::Simulation {
+            index,
+            theta: theta.to_vec(),
+            source: Box::new(e),
+        }),
+        Err(payload) => Err(SimulatorError::Panicked {
+            index,
+            theta: theta.to_vec(),
+            message: panic_message(payload.as_ref()),
+        }),
+    }
+}
+
+fn check_simulator(sim: &dyn Simulator) -> Result<(), SimulatorError> {
+    if sim.theta_dim() == 0 || sim.x_dim() == 0 {
+        return Err(SimulatorError::InvalidArgument(format!(
+            "a simulator needs theta_dim >= 1 and x_dim >= 1, found theta_dim = {} and x_dim = {}",
+            sim.theta_dim(),
+            sim.x_dim()
+        )));
+    }
+    Ok(())
+}
+
+/// Simulates every column of `theta` (`theta_dim × n`) in parallel on the current rayon
+/// pool.
+///
+/// Simulation `i` draws only from `derive_rng(opts.seed, opts.stream_offset + i)`, so the
+/// result is bit-identical for any number of threads. Simulations with NaN/±∞ are kept and
+/// listed in [`Simulations::invalid`].
+///
+/// # Errors
+/// θ of the wrong dimension, a simulator with a zero dimension, and a simulation that
+/// returns an error or panics: the error names the lowest such θ index and θ itself (the
+/// panic message also goes to stderr through the panic hook). Simulations after a failure
+/// are skipped.
+///
+/// ```
+/// use nalgebra::DMatrix;
+/// use simfer_simulators::{SimulationOptions, simulate_batch, tasks::TwoMoons};
+///
+/// let theta = DMatrix::from_element(2, 100, 0.2);
+/// let sims = simulate_batch(&TwoMoons, &theta, &SimulationOptions::with_seed(1))?;
+/// assert_eq!(sims.x.shape(), (2, 100));
+/// assert!(sims.invalid.is_empty());
+/// # Ok::<(), simfer_simulators::SimulatorError>(())
+/// ```
+pub fn simulate_batch(
+    sim: &dyn Simulator,
+    theta: &DMatrix<f64>,
+    opts: &SimulationOptions,
+) -> Result<Simulations, SimulatorError> {
+    check_simulator(sim)?;
+    let (td, xd, n) = (sim.theta_dim(), sim.x_dim(), theta.ncols());
+    if theta.nrows() != td {
+        return Err(SimulatorError::ThetaDimension {
+            expected: td,
+            found: theta.nrows(),
+        });
+    }
+    let mut x = DMatrix::zeros(xd, n);
+    if n > 0 {
+        let pb = progress_bar(n, opts.progress);
+        // Chunks only group work for scheduling and progress; every simulation still has its
+        // own stream, so the chunk size does not change the result.
+        let per_chunk = (n / (rayon::current_num_threads() * 8)).clamp(1, 256);
+        let lowest_failure = AtomicUsize::new(usize::MAX);
+        let failures: Mutex<Vec<(usize, SimulatorError)>> = Mutex::new(Vec::new());
+        let thetas = theta.as_slice();
+        x.as_mut_slice()
+            .par_chunks_mut(xd * per_chunk)
+            .enumerate()
+            .for_each(|(c, chunk)| {
+                for (k, out) in chunk.chunks_mut(xd).enumerate() {
+                    let i = c * per_chunk + k;
+                    // Skip only work *after* a known failure, so the lowest failing index
+                    // is always found, whatever the scheduling.
+                    if i > lowest_failure.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let mut rng = derive_rng(opts.seed, opts.stream_offset.wrapping_add(i as u64));
+                    let th = &thetas[i * td..(i + 1) * td];
+                    if let Err(e) = run_one(sim, i, th, &mut rng, out) {
+                        lowest_failure.fetch_min(i, Ordering::Relaxed);
+                        if let Ok(mut f) = failures.lock() {
+                            f.push((i, e));
+                        }
+                        break;
+                    }
+                }
+                pb.inc((chunk.len() / xd) as u64);
+            });
+        pb.finish_and_clear();
+        let failures = failures
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, e)) = failures.into_iter().min_by_key(|(i, _)| *i) {
+            return Err(e);
+        }
+    }
+    let invalid = InvalidReport::from_columns(&x);
+    Ok(Simulations {
+        theta: theta.clone(),
+        x,
+        invalid,
+    })
+}
+
+/// Draws `n` θ's from `proposal`, then simulates them with [`simulate_batch`].
+///
+/// θ is drawn from `derive_rng(opts.seed, u64::MAX - opts.stream_offset)`, a stream the
+/// simulations never use, so the whole result depends only on the options.
+///
+/// # Errors
+/// A proposal whose dimension differs from the simulator's `theta_dim`, a proposal that
+/// fails to sample or returns a batch of the wrong shape, and everything
+/// [`simulate_batch`] reports.
+pub fn simulate_for_sbi(
+    sim: &dyn Simulator,
+    proposal: &dyn Proposal,
+    n: usize,
+    opts: &SimulationOptions,
+) -> Result<Simulations, SimulatorError> {
+    check_simulator(sim)?;
+    if proposal.dim() != sim.theta_dim() {
+        return Err(SimulatorError::DimensionMismatch {
+            what: "dimension of the proposal vs the simulator's theta_dim",
+            expected: sim.theta_dim(),
+            found: proposal.dim(),
+        });
+    }
+    let mut rng = derive_rng(opts.seed, u64::MAX - opts.stream_offset);
+    let theta = proposal.sample_batch(n, &mut rng)?;
+    if theta.shape() != (sim.theta_dim(), n) {
+        return Err(SimulatorError::InvalidArgument(format!(
+            "the proposal returned a {}×{} batch, expected {}×{}",
+            theta.nrows(),
+            theta.ncols(),
+            sim.theta_dim(),
+            n
+        )));
+    }
+    simulate_batch(sim, &theta, opts)
+}
+
+/// Checks that a prior and a simulator fit together, like the reference library's
+/// `check_sbi_inputs`: same θ dimension, one prior draw that lies in the prior's support
+/// with a finite log-density, and one simulation of it that succeeds (no error, no panic,
+/// the right output length).
+///
+/// # Errors
+/// A clear error for the first problem found.
+pub fn check_sbi_inputs(sim: &dyn Simulator, prior: &dyn Prior) -> Result<(), SimulatorError> {
+    check_simulator(sim)?;
+    if prior.dim() != sim.theta_dim() {
+        return Err(SimulatorError::DimensionMismatch {
+            what: "dimension of the prior vs the simulator's theta_dim",
+            expected: sim.theta_dim(),
+            found: prior.dim(),
+        });
+    }
+    let mut rng = derive_rng(0, 0);
+    let theta = prior.sample(&mut rng);
+    if theta.len() != prior.dim() {
+        return Err(SimulatorError::Check(format!(
+            "the prior declares dimension {} but a draw has length {}",
+            prior.dim(),
+            theta.len()
+        )));
+    }
+    if prior.support().len() != prior.dim() {
+        return Err(SimulatorError::Check(format!(
+            "the prior declares dimension {} but describes the support of {} dimensions",
+            prior.dim(),
+            prior.support().len()
+        )));
+    }
+    if !prior.in_support(theta.as_slice()) {
+        return Err(SimulatorError::Check(format!(
+            "a draw from the prior, {:?}, is outside the prior's support",
+            theta.as_slice()
+        )));
+    }
+    let lp = prior.log_prob(theta.as_slice())?;
+    if !lp.is_finite() {
+        return Err(SimulatorError::Check(format!(
+            "the prior's log_prob of its own draw {:?} is {lp}, expected a finite number",
+            theta.as_slice()
+        )));
+    }
+    let mut out = vec![0.0; sim.x_dim()];
+    run_one(sim, 0, theta.as_slice(), &mut rng, &mut out)
+}
