@@ -148,10 +148,10 @@ impl<E: ConditionalDensityEstimator> Posterior<E> {
     /// the acceptance-rate estimates behind [`log_prob`](Self::log_prob), so they are
     /// reproducible.
     pub fn new(estimator: E, prior: Arc<dyn Prior>, seed: u64) -> Result<Self, InferenceError> {
-        if estimator.theta_dim() != Prior::dim(prior.as_ref()) {
+        if estimator.theta_dim() != prior.dim() {
             return Err(InferenceError::DimensionMismatch {
                 what: "dimension of θ of the estimator, to match the prior".into(),
-                expected: Prior::dim(prior.as_ref()),
+                expected: prior.dim(),
                 found: estimator.theta_dim(),
             });
         }
@@ -456,15 +456,11 @@ impl<E: ConditionalDensityEstimator> Posterior<E> {
 }
 
 impl<E: ConditionalDensityEstimator> Proposal for Posterior<E> {
-    fn dim(&self) -> usize {
-        self.theta_dim()
+    fn theta_dim(&self) -> usize {
+        Posterior::theta_dim(self)
     }
 
-    fn sample_batch(
-        &self,
-        n: usize,
-        rng: &mut dyn RngCore,
-    ) -> Result<DMatrix<f64>, DistributionError> {
+    fn propose(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, DistributionError> {
         self.sample(n, None, rng)
             .map_err(|e| DistributionError::Sampling(Box::new(e)))
     }
