@@ -204,7 +204,11 @@ fn sample_others(n: usize, skip: usize, m: usize, rng: &mut dyn RngCore, out: &m
 
 impl<E: ConditionalDensityEstimator> Loss<E> for AtomicLoss {
     fn name(&self) -> &'static str {
-        "atomic (APT)"
+        if self.combined {
+            "atomic (APT) + maximum likelihood on prior samples"
+        } else {
+            "atomic (APT)"
+        }
     }
 
     fn evaluate(

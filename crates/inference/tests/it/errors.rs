@@ -159,3 +159,61 @@ fn proposals_cannot_be_mixed_up() {
         .unwrap_err();
     assert!(err.to_string().contains("expected 2, found 3"), "{err}");
 }
+
+/// Two rounds (300 from the prior, 200 from the posterior) with the given settings.
+fn two_rounds(config: SnpeConfig) -> Snpe {
+    let mut snpe = Snpe::new(prior(), config, 11).unwrap();
+    snpe.set_default_x(&[0.2, -0.1]).unwrap();
+    snpe.simulate_round(&sim(10.0), 300).unwrap();
+    snpe.train().unwrap();
+    snpe.simulate_round(&sim(10.0), 200).unwrap();
+    snpe.train().unwrap();
+    snpe
+}
+
+#[test]
+fn options_discard_prior_samples_retrain_and_combined_loss_take_effect() {
+    // Default: all rounds pooled (500 → 450 training samples → 2 batches of 200), the
+    // network continues with its round-0 standardization, the plain atomic loss.
+    let plain = two_rounds(quick());
+    let h = &plain.histories()[1];
+    assert_eq!((h.num_train, h.loss.as_str()), (400, "atomic (APT)"));
+    let theta_std = |s: &Snpe| s.estimator().unwrap().theta_standardization().clone();
+    let round0 = {
+        let mut s = Snpe::new(prior(), quick(), 11).unwrap();
+        s.set_default_x(&[0.2, -0.1]).unwrap();
+        s.simulate_round(&sim(10.0), 300).unwrap();
+        s.train().unwrap();
+        theta_std(&s)
+    };
+    assert_eq!(
+        theta_std(&plain),
+        round0,
+        "statistics are frozen after round 0"
+    );
+
+    // Discarding prior samples: only the 200 of round 1 (180 train → one batch of 180).
+    let discard = two_rounds(SnpeConfig {
+        discard_prior_samples: true,
+        ..quick()
+    });
+    assert_eq!(discard.histories()[1].num_train, 180);
+
+    // Retraining from scratch rebuilds the network, with statistics of the new split.
+    let retrain = two_rounds(SnpeConfig {
+        retrain_from_scratch: true,
+        ..quick()
+    });
+    assert_ne!(theta_std(&retrain), round0);
+
+    let combined = two_rounds(SnpeConfig {
+        use_combined_loss: true,
+        ..quick()
+    });
+    assert!(
+        combined.histories()[1]
+            .loss
+            .contains("maximum likelihood on prior samples")
+    );
+    assert_eq!(combined.histories()[0].loss, "maximum likelihood");
+}
