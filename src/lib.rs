@@ -4,7 +4,15 @@
 //! simfer estimates the posterior p(θ | x_o) with neural posterior estimation, in one
 //! round or in several rounds that focus on x_o (SNPE-C / APT).
 //!
-//! This crate is a facade: it re-exports the workspace's crates under short names.
+//! This crate is a facade: it re-exports the workspace's crates under short names and
+//! gathers the most used items in [`prelude`].
+//!
+//! ```
+//! use simfer::prelude::*;
+//! let prior = BoxUniform::uniform(2, -1.0, 1.0).unwrap();
+//! let theta = prior.sample_batch(5, &mut rng_from_seed(0));
+//! assert_eq!(theta.shape(), (2, 5));
+//! ```
 
 pub use simfer_analysis as analysis;
 pub use simfer_distributions as distributions;
@@ -14,4 +22,18 @@ pub use simfer_simulators as simulators;
 pub use simfer_snpe as snpe;
 
 /// The most used items, for `use simfer::prelude::*`.
-pub mod prelude {}
+pub mod prelude {
+    pub use simfer_distributions::{
+        BoxUniform, Independent, LogNormal, MultivariateNormal, Prior, Support, derive_rng,
+        rng_from_seed,
+    };
+    pub use simfer_flows::{ConditionalDensityEstimator, Maf, MafConfig};
+    pub use simfer_inference::{
+        InvalidPolicy, MapOptions, Posterior, SamplingOptions, Snpe, SnpeConfig, run_snpe,
+    };
+    pub use simfer_simulators::{
+        FnSimulator, SimulationOptions, Simulator, check_sbi_inputs, simulate_batch,
+        simulate_for_sbi, task,
+    };
+    pub use simfer_snpe::TrainingConfig;
+}

@@ -16,7 +16,7 @@
 //!
 //! let prior = BoxUniform::uniform(3, -2.0, 2.0)?;
 //! let mut rng = derive_rng(42, 0);
-//! let theta = Prior::sample_batch(&prior, 1000, &mut rng); // 3 × 1000
+//! let theta = prior.sample_batch(1000, &mut rng); // 3 × 1000
 //! let log_p = prior.log_prob_batch(&theta)?;
 //! assert!(log_p.iter().all(|&lp| lp == -3.0 * 4f64.ln()));
 //!
@@ -26,7 +26,7 @@
 //!
 //! // Any prior is a proposal.
 //! let proposal: &dyn Proposal = &prior;
-//! assert_eq!(proposal.sample_batch(5, &mut rng)?.shape(), (3, 5));
+//! assert_eq!(proposal.propose(5, &mut rng)?.shape(), (3, 5));
 //! # Ok::<(), simfer_distributions::DistributionError>(())
 //! ```
 

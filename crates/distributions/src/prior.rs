@@ -11,18 +11,12 @@ use crate::{DistributionError, PriorSpec, Support};
 ///
 /// Every [`Prior`] is a proposal through a blanket impl. Sampling may fail (a posterior's
 /// rejection sampler can spend its budget), so it returns a `Result`.
-///
-/// Note: for a concrete prior type with both traits in scope, `dim` and `sample_batch` are
-/// ambiguous; call them as `Prior::dim(&p)` or through a `&dyn Prior` / `&dyn Proposal`.
+/// Its methods have names of their own, so `Prior` and `Proposal` can both be in scope.
 pub trait Proposal: Send + Sync {
     /// Dimension of θ.
-    fn dim(&self) -> usize;
-    /// `n` draws, one per column (`dim × n`).
-    fn sample_batch(
-        &self,
-        n: usize,
-        rng: &mut dyn RngCore,
-    ) -> Result<DMatrix<f64>, DistributionError>;
+    fn theta_dim(&self) -> usize;
+    /// `n` draws, one per column (`theta_dim × n`).
+    fn propose(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, DistributionError>;
 }
 
 /// A prior distribution over θ ∈ ℝᴰ.
@@ -97,14 +91,10 @@ pub trait Prior: Send + Sync + std::fmt::Debug {
 }
 
 impl<P: Prior + ?Sized> Proposal for P {
-    fn dim(&self) -> usize {
+    fn theta_dim(&self) -> usize {
         Prior::dim(self)
     }
-    fn sample_batch(
-        &self,
-        n: usize,
-        rng: &mut dyn RngCore,
-    ) -> Result<DMatrix<f64>, DistributionError> {
+    fn propose(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, DistributionError> {
         Ok(Prior::sample_batch(self, n, rng))
     }
 }

@@ -335,15 +335,15 @@ pub fn simulate_for_sbi(
     opts: &SimulationOptions,
 ) -> Result<Simulations, SimulatorError> {
     check_simulator(sim)?;
-    if proposal.dim() != sim.theta_dim() {
+    if proposal.theta_dim() != sim.theta_dim() {
         return Err(SimulatorError::DimensionMismatch {
             what: "dimension of the proposal vs the simulator's theta_dim",
             expected: sim.theta_dim(),
-            found: proposal.dim(),
+            found: proposal.theta_dim(),
         });
     }
     let mut rng = derive_rng(opts.seed, u64::MAX - opts.stream_offset);
-    let theta = proposal.sample_batch(n, &mut rng)?;
+    let theta = proposal.propose(n, &mut rng)?;
     if theta.shape() != (sim.theta_dim(), n) {
         return Err(SimulatorError::InvalidArgument(format!(
             "the proposal returned a {}×{} batch, expected {}×{}",

@@ -127,10 +127,10 @@ fn a_custom_prior_gets_default_methods_and_a_non_buildable_spec() {
 struct FakePosterior;
 
 impl Proposal for FakePosterior {
-    fn dim(&self) -> usize {
+    fn theta_dim(&self) -> usize {
         2
     }
-    fn sample_batch(
+    fn propose(
         &self,
         _n: usize,
         _rng: &mut dyn RngCore,
@@ -140,7 +140,7 @@ impl Proposal for FakePosterior {
 }
 
 fn draw(proposal: &dyn Proposal, n: usize) -> Result<DMatrix<f64>, DistributionError> {
-    proposal.sample_batch(n, &mut derive_rng(0, 0))
+    proposal.propose(n, &mut derive_rng(0, 0))
 }
 
 fn takes_prior(p: impl Prior) -> usize {

@@ -197,10 +197,10 @@ fn simulate_for_sbi_checks_the_proposal() {
     ));
     struct Failing;
     impl Proposal for Failing {
-        fn dim(&self) -> usize {
+        fn theta_dim(&self) -> usize {
             2
         }
-        fn sample_batch(
+        fn propose(
             &self,
             _n: usize,
             _rng: &mut dyn RngCore,
@@ -212,10 +212,10 @@ fn simulate_for_sbi_checks_the_proposal() {
     assert!(err.to_string().contains("budget spent"), "{err}");
     struct WrongShape;
     impl Proposal for WrongShape {
-        fn dim(&self) -> usize {
+        fn theta_dim(&self) -> usize {
             2
         }
-        fn sample_batch(
+        fn propose(
             &self,
             n: usize,
             _rng: &mut dyn RngCore,

@@ -1,0 +1,467 @@
+//! The trained posterior: rejection to the prior's support, normalized density, batched
+//! sampling, and use as the proposal of the next round (spec §5).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use nalgebra::{DMatrix, DVector};
+use rand::RngCore;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use simfer_distributions::{DistributionError, Prior, Proposal, derive_rng};
+use simfer_flows::{ConditionalDensityEstimator, Maf};
+use simfer_snpe::TrainingHistory;
+
+use crate::InferenceError;
+
+/// How the posterior samples, and the budget that keeps rejection from hanging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SamplingOptions {
+    /// Reject samples outside the prior's support (true, as the reference). Without it
+    /// the raw estimator samples are returned, which can leak out of a bounded prior.
+    pub reject_outside_prior: bool,
+    /// Largest number of candidates drawn at once (10,000).
+    pub max_sampling_batch_size: usize,
+    /// Budget: stop with an error after this many candidates (10,000,000). Sampling also
+    /// stops early once the acceptance rate shows that the budget cannot suffice.
+    pub max_draws: u64,
+    /// Budget: stop with an error after this many seconds (`None`: no time limit).
+    pub max_seconds: Option<f64>,
+    /// Accepted samples used to estimate the acceptance rate that normalizes
+    /// [`Posterior::log_prob`] (10,000, spec §5.2).
+    pub acceptance_samples: usize,
+}
+
+impl Default for SamplingOptions {
+    fn default() -> Self {
+        Self {
+            reject_outside_prior: true,
+            max_sampling_batch_size: 10_000,
+            max_draws: 10_000_000,
+            max_seconds: None,
+            acceptance_samples: 10_000,
+        }
+    }
+}
+
+impl SamplingOptions {
+    /// Checks the settings.
+    pub fn check(&self) -> Result<(), InferenceError> {
+        let bad = |name, message: String| Err(InferenceError::InvalidConfig { name, message });
+        if self.max_sampling_batch_size == 0 {
+            return bad(
+                "max_sampling_batch_size",
+                "expected at least 1, found 0".into(),
+            );
+        }
+        if self.max_draws == 0 {
+            return bad("max_draws", "expected at least 1, found 0".into());
+        }
+        if let Some(s) = self.max_seconds {
+            if s.is_nan() || s <= 0.0 {
+                return bad(
+                    "max_seconds",
+                    format!("expected a positive number, found {s}"),
+                );
+            }
+        }
+        if self.acceptance_samples == 0 {
+            return bad("acceptance_samples", "expected at least 1, found 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// Counts of a rejection run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RejectionStats {
+    /// Candidates drawn from the estimator.
+    pub drawn: u64,
+    /// Candidates inside the prior's support.
+    pub accepted: u64,
+}
+
+impl RejectionStats {
+    /// accepted / drawn (1 when nothing was drawn).
+    pub fn acceptance_rate(&self) -> f64 {
+        if self.drawn == 0 {
+            1.0
+        } else {
+            self.accepted as f64 / self.drawn as f64
+        }
+    }
+}
+
+/// A trained posterior q(θ | x) restricted to the prior's support.
+///
+/// Sampling draws from the estimator and rejects samples outside the prior's support
+/// (with a budget, so it never hangs); [`log_prob`](Self::log_prob) is the density of that
+/// truncated distribution, normalized by the estimated acceptance rate, which is cached per
+/// x. With a default x the posterior is a [`Proposal`] for the next round.
+pub struct Posterior<E: ConditionalDensityEstimator = Maf> {
+    pub(crate) estimator: E,
+    pub(crate) prior: Arc<dyn Prior>,
+    pub(crate) default_x: Option<DVector<f64>>,
+    pub(crate) options: SamplingOptions,
+    pub(crate) history: Vec<TrainingHistory>,
+    pub(crate) seed: u64,
+    acceptance: Mutex<HashMap<Vec<u64>, f64>>,
+}
+
+impl<E: ConditionalDensityEstimator + Clone> Clone for Posterior<E> {
+    fn clone(&self) -> Self {
+        let cache = self
+            .acceptance
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default();
+        Self {
+            estimator: self.estimator.clone(),
+            prior: Arc::clone(&self.prior),
+            default_x: self.default_x.clone(),
+            options: self.options.clone(),
+            history: self.history.clone(),
+            seed: self.seed,
+            acceptance: Mutex::new(cache),
+        }
+    }
+}
+
+impl<E: ConditionalDensityEstimator> std::fmt::Debug for Posterior<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Posterior")
+            .field("theta_dim", &self.estimator.theta_dim())
+            .field("x_dim", &self.estimator.context_dim())
+            .field("prior", &self.prior)
+            .field(
+                "default_x",
+                &self.default_x.as_ref().map(|x| x.as_slice().to_vec()),
+            )
+            .field("rounds", &self.history.len())
+            .finish()
+    }
+}
+
+impl<E: ConditionalDensityEstimator> Posterior<E> {
+    /// A posterior from a trained estimator and the prior it was trained for. `seed` drives
+    /// the acceptance-rate estimates behind [`log_prob`](Self::log_prob), so they are
+    /// reproducible.
+    pub fn new(estimator: E, prior: Arc<dyn Prior>, seed: u64) -> Result<Self, InferenceError> {
+        if estimator.theta_dim() != prior.dim() {
+            return Err(InferenceError::DimensionMismatch {
+                what: "dimension of θ of the estimator, to match the prior".into(),
+                expected: prior.dim(),
+                found: estimator.theta_dim(),
+            });
+        }
+        Ok(Self {
+            estimator,
+            prior,
+            default_x: None,
+            options: SamplingOptions::default(),
+            history: Vec::new(),
+            seed,
+            acceptance: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Attaches the training history of the rounds that produced this posterior.
+    pub fn with_history(mut self, history: Vec<TrainingHistory>) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// Sets the default observation (checked: length and finiteness) and returns self, so
+    /// the posterior can serve as a proposal.
+    pub fn with_default_x(mut self, x: &[f64]) -> Result<Self, InferenceError> {
+        self.set_default_x(x)?;
+        Ok(self)
+    }
+
+    /// Sets the default observation (checked: length and finiteness).
+    pub fn set_default_x(&mut self, x: &[f64]) -> Result<&mut Self, InferenceError> {
+        self.check_x(x)?;
+        self.default_x = Some(DVector::from_column_slice(x));
+        Ok(self)
+    }
+
+    /// The default observation, if set.
+    pub fn default_x(&self) -> Option<&[f64]> {
+        self.default_x.as_ref().map(|x| x.as_slice())
+    }
+
+    /// Sets the sampling options (checked).
+    pub fn set_sampling_options(&mut self, options: SamplingOptions) -> Result<(), InferenceError> {
+        options.check()?;
+        self.options = options;
+        Ok(())
+    }
+
+    /// The sampling options.
+    pub fn sampling_options(&self) -> &SamplingOptions {
+        &self.options
+    }
+
+    /// The trained estimator.
+    pub fn estimator(&self) -> &E {
+        &self.estimator
+    }
+
+    /// The prior.
+    pub fn prior(&self) -> &Arc<dyn Prior> {
+        &self.prior
+    }
+
+    /// The training history of every round up to this posterior.
+    pub fn history(&self) -> &[TrainingHistory] {
+        &self.history
+    }
+
+    /// Dimension of θ.
+    pub fn theta_dim(&self) -> usize {
+        self.estimator.theta_dim()
+    }
+
+    /// Dimension of x.
+    pub fn x_dim(&self) -> usize {
+        self.estimator.context_dim()
+    }
+
+    fn check_x(&self, x: &[f64]) -> Result<(), InferenceError> {
+        if x.len() != self.x_dim() {
+            return Err(InferenceError::DimensionMismatch {
+                what: "length of the observation x".into(),
+                expected: self.x_dim(),
+                found: x.len(),
+            });
+        }
+        if let Some((index, &value)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(InferenceError::NonFiniteObservation { index, value });
+        }
+        Ok(())
+    }
+
+    /// The observation to use: `x` if given (checked), else the default.
+    pub(crate) fn resolve_x<'a>(
+        &'a self,
+        x: Option<&'a [f64]>,
+    ) -> Result<&'a [f64], InferenceError> {
+        match x {
+            Some(x) => {
+                self.check_x(x)?;
+                Ok(x)
+            }
+            None => self.default_x().ok_or(InferenceError::NoObservation),
+        }
+    }
+
+    /// Draws `n` samples θ ~ p(θ | x) as `theta_dim × n` (x: `None` for the default x).
+    pub fn sample(
+        &self,
+        n: usize,
+        x: Option<&[f64]>,
+        rng: &mut dyn RngCore,
+    ) -> Result<DMatrix<f64>, InferenceError> {
+        Ok(self.sample_with_stats(n, x, rng)?.0)
+    }
+
+    /// Like [`sample`](Self::sample), also returning how many candidates were drawn.
+    pub fn sample_with_stats(
+        &self,
+        n: usize,
+        x: Option<&[f64]>,
+        rng: &mut dyn RngCore,
+    ) -> Result<(DMatrix<f64>, RejectionStats), InferenceError> {
+        let x = self.resolve_x(x)?;
+        if !self.options.reject_outside_prior {
+            let s = self.estimator.sample(n, x, rng)?;
+            let stats = RejectionStats {
+                drawn: n as u64,
+                accepted: n as u64,
+            };
+            return Ok((s, stats));
+        }
+        let (samples, stats) = self.rejection(n, x, rng, true)?;
+        Ok((
+            samples.unwrap_or_else(|| DMatrix::zeros(self.theta_dim(), 0)),
+            stats,
+        ))
+    }
+
+    /// `n` samples for each column of `xs` (`x_dim × m`), in parallel; observation `i` uses
+    /// the generator derived from `(seed, i)`, so the result does not depend on the number
+    /// of threads.
+    pub fn sample_batched(
+        &self,
+        n: usize,
+        xs: &DMatrix<f64>,
+        seed: u64,
+    ) -> Result<Vec<DMatrix<f64>>, InferenceError> {
+        if xs.nrows() != self.x_dim() {
+            return Err(InferenceError::DimensionMismatch {
+                what: "rows of the observation matrix (one observation per column)".into(),
+                expected: self.x_dim(),
+                found: xs.nrows(),
+            });
+        }
+        (0..xs.ncols())
+            .into_par_iter()
+            .map(|i| {
+                let x: Vec<f64> = xs.column(i).iter().copied().collect();
+                let mut rng = derive_rng(seed, i as u64);
+                self.sample(n, Some(&x), &mut rng)
+            })
+            .collect()
+    }
+
+    /// Rejection loop of spec §5.1 with a budget. Keeps the samples if `keep`, else only
+    /// counts (for the acceptance rate).
+    fn rejection(
+        &self,
+        n: usize,
+        x: &[f64],
+        rng: &mut dyn RngCore,
+        keep: bool,
+    ) -> Result<(Option<DMatrix<f64>>, RejectionStats), InferenceError> {
+        let d = self.theta_dim();
+        let opts = &self.options;
+        let start = Instant::now();
+        let mut kept: Vec<f64> = Vec::with_capacity(if keep { n * d } else { 0 });
+        let mut stats = RejectionStats {
+            drawn: 0,
+            accepted: 0,
+        };
+        let mut batch = n.min(opts.max_sampling_batch_size).max(1);
+        while (stats.accepted as usize) < n {
+            let cand = self.estimator.sample(batch, x, rng)?;
+            let slice = cand.as_slice();
+            for j in 0..batch {
+                let col = &slice[j * d..(j + 1) * d];
+                if self.prior.in_support(col) {
+                    if (stats.accepted as usize) < n && keep {
+                        kept.extend_from_slice(col);
+                    }
+                    stats.accepted += 1;
+                }
+            }
+            stats.drawn += batch as u64;
+            let remaining = n.saturating_sub(stats.accepted as usize);
+            if remaining == 0 {
+                break;
+            }
+            let rate = stats.acceptance_rate();
+            let projected = stats.drawn as f64 + remaining as f64 / rate.max(1e-300);
+            let out_of_draws = stats.drawn >= opts.max_draws
+                || (stats.drawn >= 10_000 && projected > opts.max_draws as f64);
+            let out_of_time = opts
+                .max_seconds
+                .is_some_and(|s| start.elapsed().as_secs_f64() > s);
+            if out_of_draws || out_of_time {
+                let limit = if out_of_time {
+                    format!(
+                        " (time budget of {} s spent)",
+                        opts.max_seconds.unwrap_or(0.0)
+                    )
+                } else {
+                    format!(
+                        " (a budget of {} draws, which at this rate would need about {:.3e})",
+                        opts.max_draws, projected
+                    )
+                };
+                return Err(InferenceError::RejectionBudget {
+                    requested: n,
+                    accepted: stats.accepted as usize,
+                    drawn: stats.drawn,
+                    rate_percent: 100.0 * rate,
+                    limit,
+                });
+            }
+            let want = (1.5 * remaining as f64 / rate.max(1e-12)).min(1e12) as usize;
+            batch = want.max(100).min(opts.max_sampling_batch_size);
+        }
+        let samples = keep.then(|| DMatrix::from_vec(d, n, kept));
+        Ok((samples, stats))
+    }
+
+    /// The estimated probability mass of q(θ | x) inside the prior's support: the
+    /// acceptance rate of rejection sampling until
+    /// [`SamplingOptions::acceptance_samples`] are accepted. Cached per x; reproducible
+    /// (the generator is derived from the posterior's seed and x).
+    pub fn acceptance_rate(&self, x: Option<&[f64]>) -> Result<f64, InferenceError> {
+        let x = self.resolve_x(x)?;
+        let key: Vec<u64> = x.iter().map(|v| v.to_bits()).collect();
+        if let Some(&r) = self
+            .acceptance
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).copied())
+            .as_ref()
+        {
+            return Ok(r);
+        }
+        let stream = key.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ b).wrapping_mul(0x0100_0000_01b3)
+        });
+        let mut rng = derive_rng(self.seed, stream);
+        let (_, stats) = self.rejection(self.options.acceptance_samples, x, &mut rng, false)?;
+        let rate = stats.acceptance_rate();
+        if let Ok(mut c) = self.acceptance.lock() {
+            c.insert(key, rate);
+        }
+        Ok(rate)
+    }
+
+    /// log p(θ_j | x) for each column of θ (`theta_dim × n`): the estimator's log-density,
+    /// −∞ outside the prior's support, minus the log of the
+    /// [acceptance rate](Self::acceptance_rate), so the density integrates to 1 over the
+    /// support (spec §5.2).
+    pub fn log_prob(
+        &self,
+        theta: &DMatrix<f64>,
+        x: Option<&[f64]>,
+    ) -> Result<DVector<f64>, InferenceError> {
+        let mut lp = self.log_prob_unnormalized(theta, x)?;
+        let log_rate = self.acceptance_rate(x)?.ln();
+        lp.iter_mut().for_each(|v| *v -= log_rate);
+        Ok(lp)
+    }
+
+    /// The estimator's log q(θ_j | x), −∞ outside the prior's support, without the
+    /// normalization of [`log_prob`](Self::log_prob).
+    pub fn log_prob_unnormalized(
+        &self,
+        theta: &DMatrix<f64>,
+        x: Option<&[f64]>,
+    ) -> Result<DVector<f64>, InferenceError> {
+        let x = self.resolve_x(x)?;
+        if theta.nrows() != self.theta_dim() {
+            return Err(InferenceError::DimensionMismatch {
+                what: "rows of θ (one sample per column)".into(),
+                expected: self.theta_dim(),
+                found: theta.nrows(),
+            });
+        }
+        let n = theta.ncols();
+        let xs = DMatrix::from_fn(x.len(), n, |i, _| x[i]);
+        let mut lp = self.estimator.log_prob(theta, &xs)?;
+        let d = self.theta_dim();
+        for j in 0..n {
+            if !self.prior.in_support(&theta.as_slice()[j * d..(j + 1) * d]) {
+                lp[j] = f64::NEG_INFINITY;
+            }
+        }
+        Ok(lp)
+    }
+}
+
+impl<E: ConditionalDensityEstimator> Proposal for Posterior<E> {
+    fn theta_dim(&self) -> usize {
+        Posterior::theta_dim(self)
+    }
+
+    fn propose(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, DistributionError> {
+        self.sample(n, None, rng)
+            .map_err(|e| DistributionError::Sampling(Box::new(e)))
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests of simfer-inference (one binary).
+
+mod errors;
+mod posterior;
+mod tutorial;

@@ -1,0 +1,216 @@
+//! The posterior: support, normalization, persistence, determinism.
+
+use std::sync::Arc;
+
+use nalgebra::DMatrix;
+use simfer_distributions::{BoxUniform, Prior, rng_from_seed};
+use simfer_flows::MafConfig;
+use simfer_inference::{Posterior, SamplingOptions, SnpeConfig, SnpeRun, run_snpe};
+use simfer_simulators::FnSimulator;
+use simfer_snpe::TrainingConfig;
+
+/// A small, quickly trained 2-D problem whose posterior at x_o = (0.9, 0.9) leaks well
+/// outside the box [−1, 1]²: x = θ + 0.3·ε.
+pub fn leaky_run(seed: u64) -> SnpeRun<simfer_flows::Maf> {
+    let prior: Arc<dyn Prior> = Arc::new(BoxUniform::uniform(2, -1.0, 1.0).unwrap());
+    let sim = FnSimulator::new(2, 2, |t: &[f64], rng: &mut dyn rand::RngCore| {
+        use rand_distr::{Distribution, StandardNormal};
+        t.iter()
+            .map(|v| v + 0.3 * <StandardNormal as Distribution<f64>>::sample(&StandardNormal, rng))
+            .collect::<Vec<f64>>()
+    });
+    let config = SnpeConfig {
+        estimator: MafConfig {
+            hidden_features: 16,
+            num_transforms: 2,
+            ..MafConfig::default()
+        },
+        training: TrainingConfig {
+            max_num_epochs: Some(40),
+            ..TrainingConfig::default()
+        },
+        ..SnpeConfig::default()
+    };
+    run_snpe(prior, &sim, Some(&[0.9, 0.9]), 1, 1000, seed, config).unwrap()
+}
+
+#[test]
+fn samples_lie_inside_the_support_and_the_density_is_normalized() {
+    let run = leaky_run(1);
+    let posterior = run.posterior();
+    let (samples, stats) = posterior
+        .sample_with_stats(5000, None, &mut rng_from_seed(2))
+        .unwrap();
+    assert_eq!(samples.ncols(), 5000);
+    assert!(samples.iter().all(|v| (-1.0..=1.0).contains(v)));
+    let rate = stats.acceptance_rate();
+    assert!(rate < 0.9, "the test needs leakage; acceptance rate {rate}");
+
+    // ∫ p(θ | x_o) dθ over the box by the midpoint rule on a 300 × 300 grid.
+    let m = 300;
+    let h = 2.0 / m as f64;
+    let grid = DMatrix::from_fn(2, m * m, |i, j| {
+        let k = if i == 0 { j % m } else { j / m };
+        -1.0 + (k as f64 + 0.5) * h
+    });
+    let lp = posterior.log_prob(&grid, None).unwrap();
+    let integral: f64 = lp.iter().map(|v| v.exp()).sum::<f64>() * h * h;
+    // The acceptance rate is estimated from 10^4 accepted samples: relative error about
+    // sqrt((1 − r)/10^4) ≈ 1 %, so 3 % is a safe bound that still catches a missing
+    // normalization (which would be off by the leakage, > 10 %).
+    assert!(
+        (integral - 1.0).abs() < 0.03,
+        "integral {integral} (acceptance {rate})"
+    );
+    let unnormalized: f64 = posterior
+        .log_prob_unnormalized(&grid, None)
+        .unwrap()
+        .iter()
+        .map(|v| v.exp())
+        .sum::<f64>()
+        * h
+        * h;
+    assert!(
+        (unnormalized - rate).abs() < 0.03,
+        "{unnormalized} vs {rate}"
+    );
+
+    // Outside the support the density is zero.
+    let outside = DMatrix::from_column_slice(2, 1, &[1.2, 0.0]);
+    assert_eq!(
+        posterior.log_prob(&outside, None).unwrap()[0],
+        f64::NEG_INFINITY
+    );
+    // The acceptance rate is cached and reproducible.
+    let a = posterior.acceptance_rate(None).unwrap();
+    assert_eq!(a, posterior.acceptance_rate(None).unwrap());
+    assert_eq!(a, posterior.clone().acceptance_rate(None).unwrap());
+}
+
+#[test]
+fn save_and_load_give_identical_log_probs() {
+    let run = leaky_run(3);
+    let posterior = run.posterior();
+    let dir = std::env::temp_dir().join(format!("simfer-posterior-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("posterior.json");
+    posterior.save(&path).unwrap();
+    let loaded: Posterior = Posterior::load(&path).unwrap();
+    let theta = posterior.sample(500, None, &mut rng_from_seed(4)).unwrap();
+    let a = posterior.log_prob(&theta, None).unwrap();
+    let b = loaded.log_prob(&theta, None).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(loaded.default_x(), Some(&[0.9, 0.9][..]));
+    assert_eq!(loaded.history(), posterior.history());
+    // Same draws from the same seed.
+    assert_eq!(
+        posterior.sample(50, None, &mut rng_from_seed(9)).unwrap(),
+        loaded.sample(50, None, &mut rng_from_seed(9)).unwrap()
+    );
+
+    // Another version or format is a clear error.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let other = text.replacen("\"version\":1", "\"version\":99", 1);
+    let err = Posterior::<simfer_flows::Maf>::from_json(&other).unwrap_err();
+    assert!(err.to_string().contains("version 99"), "{err}");
+    let err =
+        Posterior::<simfer_flows::Maf>::from_json("{\"format\":\"x\",\"version\":1}").unwrap_err();
+    assert!(err.to_string().contains("simfer-posterior"), "{err}");
+    assert!(Posterior::<simfer_flows::Maf>::from_json("not json").is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn one_seed_reproduces_a_run_whatever_the_number_of_threads() {
+    let run = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let run = leaky_run(5);
+                run.posterior()
+                    .sample(200, None, &mut rng_from_seed(6))
+                    .unwrap()
+            })
+    };
+    assert_eq!(run(1), run(2));
+}
+
+#[test]
+fn batched_sampling_conditions_on_each_observation() {
+    let run = leaky_run(7);
+    let posterior = run.posterior();
+    let xs = DMatrix::from_column_slice(2, 3, &[0.9, 0.9, -0.5, 0.0, 0.0, 0.5]);
+    let samples = posterior.sample_batched(300, &xs, 8).unwrap();
+    assert_eq!(samples.len(), 3);
+    for (j, s) in samples.iter().enumerate() {
+        let x: Vec<f64> = xs.column(j).iter().copied().collect();
+        let single = posterior
+            .sample(
+                300,
+                Some(&x),
+                &mut simfer_distributions::derive_rng(8, j as u64),
+            )
+            .unwrap();
+        assert_eq!(s, &single, "observation {j}");
+    }
+    assert_ne!(samples[0], samples[1]);
+    let bad = DMatrix::zeros(3, 2);
+    assert!(posterior.sample_batched(10, &bad, 8).is_err());
+}
+
+#[test]
+fn a_spent_rejection_budget_is_an_error_stating_the_rate() {
+    let run = leaky_run(1);
+    let mut posterior = run.posterior().clone();
+    // A budget of draws smaller than the samples requested cannot suffice.
+    posterior
+        .set_sampling_options(SamplingOptions {
+            max_draws: 3_000,
+            max_sampling_batch_size: 1_000,
+            ..SamplingOptions::default()
+        })
+        .unwrap();
+    let err = posterior
+        .sample(10_000, None, &mut rng_from_seed(1))
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("% of the estimator's samples"), "{msg}");
+    assert!(msg.contains("budget of 3000 draws"), "{msg}");
+    match err {
+        simfer_inference::InferenceError::RejectionBudget {
+            drawn, accepted, ..
+        } => {
+            assert!(drawn <= 3_000 && accepted < 10_000);
+        }
+        other => panic!("unexpected {other}"),
+    }
+    // A time budget.
+    posterior
+        .set_sampling_options(SamplingOptions {
+            max_seconds: Some(1e-9),
+            max_sampling_batch_size: 100,
+            ..SamplingOptions::default()
+        })
+        .unwrap();
+    let msg = posterior
+        .sample(10_000, None, &mut rng_from_seed(1))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("time budget"), "{msg}");
+    // Without rejection it returns the raw samples.
+    posterior
+        .set_sampling_options(SamplingOptions {
+            reject_outside_prior: false,
+            ..SamplingOptions::default()
+        })
+        .unwrap();
+    assert_eq!(
+        posterior
+            .sample(100, None, &mut rng_from_seed(1))
+            .unwrap()
+            .ncols(),
+        100
+    );
+}

@@ -1,0 +1,5 @@
+//! Integration tests of simfer-snpe (one binary).
+
+mod losses;
+mod mock;
+mod training;
