@@ -14,6 +14,8 @@
 //! * Two-sample scores: [`c2st`] exactly as the benchmark defines it, [`mmd_squared`].
 //! * Calibration: [`run_sbc`], [`expected_coverage`], [`run_tarp`], with the posterior as a
 //!   closure, so this crate needs no inference crate.
+//! * Sample files as CSV (one sample per row, optional header), exact round trip:
+//!   [`write_samples_csv`], [`read_samples_csv`] and their in-memory forms.
 //!
 //! ```
 //! use nalgebra::DMatrix;
@@ -35,6 +37,7 @@ mod calibration;
 mod error;
 mod hist;
 mod hpd;
+mod io;
 mod kde;
 mod mmd;
 mod pairplot;
@@ -51,6 +54,10 @@ pub use hist::{
     histogram_2d,
 };
 pub use hpd::{DEFAULT_HPD_MASSES, hpd_levels, hpd_mass_map};
+pub use io::{
+    SampleFile, default_column_names, parse_samples_csv, read_samples_csv, samples_to_csv,
+    write_samples_csv,
+};
 pub use kde::{Bandwidth, GaussianKde, Grid1d, Grid2d, kde_1d, kde_2d};
 pub use mmd::{MEDIAN_MAX_POINTS, Mmd, MmdBandwidth, mmd_squared};
 pub use pairplot::{

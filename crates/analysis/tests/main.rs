@@ -4,6 +4,7 @@ mod c2st;
 mod calibration;
 mod common;
 mod errors;
+mod io;
 mod marginals;
 mod mmd;
 mod plots;
