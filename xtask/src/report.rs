@@ -1,0 +1,617 @@
+//! `report.md`: the suite's results in the layout of the published table (one row per
+//! task, ours beside the published NPE / SNPE numbers per budget), where we are worse, the
+//! tutorial, the posterior-predictive distances and every run.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use crate::bench::{Report, RunRecord, TUTORIAL};
+use crate::published::{Method, published};
+
+/// A C2ST-like value as in the published table: `.694` (and `1.000`).
+pub fn fmt3(v: f64) -> String {
+    let s = format!("{v:.3}");
+    match s.strip_prefix("0.") {
+        Some(rest) => format!(".{rest}"),
+        None => s,
+    }
+}
+
+/// A budget as a power of ten where it is one (`10³`), else the number.
+pub fn fmt_budget(b: usize) -> String {
+    const SUP: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+    let mut p = 0;
+    let mut v = b;
+    while v >= 10 && v % 10 == 0 {
+        v /= 10;
+        p += 1;
+    }
+    if v == 1 && p > 0 {
+        let exp: String = p
+            .to_string()
+            .chars()
+            .map(|c| SUP[(c as u8 - b'0') as usize])
+            .collect();
+        format!("10{exp}")
+    } else {
+        b.to_string()
+    }
+}
+
+/// Mean and unbiased standard deviation (`None` for fewer than 2 values).
+pub fn mean_sd(v: &[f64]) -> Option<(f64, Option<f64>)> {
+    if v.is_empty() {
+        return None;
+    }
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let sd = (v.len() > 1)
+        .then(|| (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0)).sqrt());
+    Some((mean, sd))
+}
+
+fn fmt_mean_sd(v: &[f64]) -> String {
+    match mean_sd(v) {
+        None => "—".into(),
+        Some((m, None)) => fmt3(m),
+        Some((m, Some(sd))) => format!("{} ± {}", fmt3(m), fmt3(sd)),
+    }
+}
+
+fn runs_of<'a>(
+    report: &'a Report,
+    entry: &'a str,
+    budget: usize,
+    rounds: usize,
+) -> impl Iterator<Item = &'a RunRecord> {
+    report
+        .runs
+        .iter()
+        .filter(move |r| r.entry == entry && r.budget == budget && r.rounds == rounds)
+}
+
+/// Our cell: mean ± sd of the C2ST over the observations, `n/a` without reference samples,
+/// `—` when not run; failed runs are counted.
+fn ours_cell(report: &Report, entry: &str, budget: usize, rounds: usize) -> String {
+    let runs: Vec<&RunRecord> = runs_of(report, entry, budget, rounds).collect();
+    if runs.is_empty() {
+        return "—".into();
+    }
+    let scores: Vec<f64> = runs.iter().filter_map(|r| r.c2st).collect();
+    let failed = runs.iter().filter(|r| r.round_details.is_empty()).count();
+    let mut cell = if scores.is_empty() {
+        "n/a".to_string()
+    } else {
+        fmt_mean_sd(&scores)
+    };
+    if failed > 0 {
+        let _ = write!(cell, " ({failed} failed)");
+    }
+    cell
+}
+
+fn seconds_cell(report: &Report, entry: &str, budget: usize, rounds: usize) -> String {
+    let s: Vec<f64> = runs_of(report, entry, budget, rounds)
+        .filter(|r| !r.round_details.is_empty())
+        .map(|r| r.seconds.phases.inference)
+        .collect();
+    mean_sd(&s).map_or("—".into(), |(m, _)| format!("{m:.1}"))
+}
+
+fn published_cell(task: &str, method: Method, budget: usize) -> String {
+    published(task, method, budget).map_or("—".into(), fmt3)
+}
+
+/// The entries of the report in order of first appearance, the tutorial apart.
+fn entries(report: &Report) -> Vec<(String, String)> {
+    let mut seen = Vec::<(String, String)>::new();
+    for r in &report.runs {
+        if r.entry != TUTORIAL && !seen.iter().any(|(e, _)| e == &r.entry) {
+            seen.push((r.entry.clone(), r.task.clone()));
+        }
+    }
+    seen
+}
+
+/// A comparison of our mean with a published number.
+struct Comparison {
+    entry: String,
+    budget: usize,
+    ours_label: &'static str,
+    ours: Vec<f64>,
+    method: Method,
+    published: f64,
+    other: Option<(Method, f64)>,
+}
+
+fn comparisons(report: &Report, budgets: &[usize]) -> Vec<Comparison> {
+    let mut out = Vec::new();
+    for (entry, task) in entries(report) {
+        for &b in budgets {
+            for (rounds, label, method, other) in [
+                (1, "NPE (1 round)", Method::NpeNsf, None),
+                (
+                    10,
+                    "SNPE (10 rounds)",
+                    Method::SnpeNsf,
+                    Some(Method::SnpeMaf),
+                ),
+            ] {
+                let ours: Vec<f64> = runs_of(report, &entry, b, rounds)
+                    .filter_map(|r| r.c2st)
+                    .collect();
+                if let (false, Some(p)) = (ours.is_empty(), published(&task, method, b)) {
+                    out.push(Comparison {
+                        entry: entry.clone(),
+                        budget: b,
+                        ours_label: label,
+                        ours,
+                        method,
+                        published: p,
+                        other: other.and_then(|m| published(&task, m, b).map(|v| (m, v))),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Renders the report as Markdown.
+pub fn markdown(report: &Report) -> String {
+    let mut md = String::new();
+    let s = &report.settings;
+    let _ = writeln!(md, "# simfer benchmark: {} suite\n", report.suite);
+    let _ = writeln!(
+        md,
+        "{} observation(s) per task (run seed = observation index); C2ST between {} posterior \
+         and {} reference samples (0.5: indistinguishable, 1.0: fully separable), shown as \
+         mean ± standard deviation over the observations. Published: Lueckmann et al. 2021 \
+         (sbibm), mean over its 10 observations. NPE is 1 round, SNPE 10 rounds with the \
+         budget split evenly. Ours use the default MAF (5 transforms of 50 units) and the \
+         reference training settings; published NPE/SNPE used a neural spline flow (NSF), \
+         SNPE-MAF a MAF. Seconds: the inference of one run (simulate + train + sample), mean \
+         over the observations, on {} thread(s). The suite took {:.0} s.\n",
+        s.observations, s.samples, s.samples, s.threads, report.seconds_total
+    );
+
+    let budgets: Vec<usize> = report
+        .runs
+        .iter()
+        .filter(|r| r.entry != TUTORIAL)
+        .map(|r| r.budget)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let table_entries = entries(report);
+    if !table_entries.is_empty() {
+        let bs = budgets
+            .iter()
+            .map(|&b| fmt_budget(b))
+            .collect::<Vec<_>>()
+            .join(" / ");
+        let _ = writeln!(md, "## C2ST at {bs} simulations\n");
+        let _ = writeln!(
+            md,
+            "| task | NPE ours {bs} | NPE (NSF) {bs} | SNPE ours {bs} | SNPE (NSF) {bs} | \
+             SNPE-MAF {bs} | seconds NPE {bs} | seconds SNPE {bs} |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+        for (entry, task) in &table_entries {
+            let join = |f: &dyn Fn(usize) -> String| {
+                budgets
+                    .iter()
+                    .map(|&b| f(b))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            };
+            let _ = writeln!(
+                md,
+                "| {entry} | {} | {} | {} | {} | {} | {} | {} |",
+                join(&|b| ours_cell(report, entry, b, 1)),
+                join(&|b| published_cell(task, Method::NpeNsf, b)),
+                join(&|b| ours_cell(report, entry, b, 10)),
+                join(&|b| published_cell(task, Method::SnpeNsf, b)),
+                join(&|b| published_cell(task, Method::SnpeMaf, b)),
+                join(&|b| seconds_cell(report, entry, b, 1)),
+                join(&|b| seconds_cell(report, entry, b, 10)),
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\n`n/a`: no reference samples for this task (see the posterior-predictive \
+             distance below); `—`: not run, or no published number.\n"
+        );
+
+        let _ = writeln!(md, "## Where we are worse than published\n");
+        let cmp = comparisons(report, &budgets);
+        let worse: Vec<&Comparison> = cmp
+            .iter()
+            .filter(|c| mean_sd(&c.ours).is_some_and(|(m, _)| m > c.published))
+            .collect();
+        let _ = writeln!(
+            md,
+            "Our mean C2ST against the published mean of the same method and budget (NPE with \
+             NPE (NSF), SNPE with SNPE (NSF)); higher is worse. {} comparison(s), worse in {}.\n",
+            cmp.len(),
+            worse.len()
+        );
+        for c in &worse {
+            let (m, _) = mean_sd(&c.ours).unwrap_or((f64::NAN, None));
+            let mut line = format!(
+                "- **{}**, {} simulations, {}: ours {} vs {} {} (+{})",
+                c.entry,
+                fmt_budget(c.budget),
+                c.ours_label,
+                fmt_mean_sd(&c.ours),
+                c.method.label(),
+                fmt3(c.published),
+                fmt3(m - c.published)
+            );
+            if let Some((om, ov)) = c.other {
+                let rel = if m > ov {
+                    "also worse than"
+                } else {
+                    "better than"
+                };
+                let _ = write!(line, "; {rel} {} {}", om.label(), fmt3(ov));
+            }
+            let _ = writeln!(md, "{line}");
+        }
+        if worse.is_empty() && !cmp.is_empty() {
+            let _ = writeln!(
+                md,
+                "Nowhere: every mean is at or below its published number."
+            );
+        }
+        let _ = writeln!(md);
+    }
+
+    tutorial_section(report, &mut md);
+    references_section(report, &mut md);
+    predictive_section(report, &mut md);
+    runs_section(report, &mut md);
+    md
+}
+
+fn tutorial_section(report: &Report, md: &mut String) {
+    let runs: Vec<&RunRecord> = report.runs.iter().filter(|r| r.entry == TUTORIAL).collect();
+    if runs.is_empty() {
+        return;
+    }
+    let scores: Vec<f64> = runs.iter().filter_map(|r| r.c2st).collect();
+    let ok: Vec<&&RunRecord> = runs
+        .iter()
+        .filter(|r| !r.round_details.is_empty())
+        .collect();
+    let avg = |f: &dyn Fn(&RunRecord) -> f64| {
+        ok.iter().map(|r| f(r)).sum::<f64>() / ok.len().max(1) as f64
+    };
+    let r0 = runs[0];
+    let _ = writeln!(
+        md,
+        "## The tutorial\n\nlinear_gaussian (3-D), x_o = 0, {} rounds × {} simulations, seeds \
+         1–{} (exact posterior N(−1, 0.1²·I)).\n",
+        r0.rounds,
+        r0.simulations_per_round,
+        runs.len()
+    );
+    let _ = writeln!(
+        md,
+        "| runs | C2ST | seconds per run | simulate | train | sample |\n|---|---|---|---|---|---|"
+    );
+    let _ = writeln!(
+        md,
+        "| {} | {} | {:.2} | {:.3} | {:.2} | {:.3} |\n",
+        runs.len(),
+        fmt_mean_sd(&scores),
+        avg(&|r| r.seconds.phases.inference),
+        avg(&|r| r.seconds.phases.simulate),
+        avg(&|r| r.seconds.phases.train),
+        avg(&|r| r.seconds.phases.sample),
+    );
+}
+
+fn references_section(report: &Report, md: &mut String) {
+    let mut with = Vec::new();
+    let mut without = Vec::new();
+    for o in &report.observations {
+        let list = if o.reference { &mut with } else { &mut without };
+        if !list.contains(&o.entry) {
+            list.push(o.entry.clone());
+        }
+    }
+    let _ = writeln!(md, "## Reference samples\n");
+    let _ = writeln!(
+        md,
+        "With reference samples (C2ST): {}.  \nWithout (posterior-predictive distance only): {}.",
+        if with.is_empty() {
+            "none".into()
+        } else {
+            with.join(", ")
+        },
+        if without.is_empty() {
+            "none".into()
+        } else {
+            without.join(", ")
+        },
+    );
+    for o in report
+        .observations
+        .iter()
+        .filter(|o| o.reference_error.is_some())
+    {
+        let _ = writeln!(
+            md,
+            "- {} observation {}: the reference sampler failed: {}",
+            o.entry,
+            o.index,
+            o.reference_error.as_deref().unwrap_or_default()
+        );
+    }
+    let _ = writeln!(md);
+}
+
+fn predictive_section(report: &Report, md: &mut String) {
+    let no_ref: Vec<&RunRecord> = report
+        .runs
+        .iter()
+        .filter(|r| r.c2st.is_none() && r.predictive.is_some())
+        .collect();
+    if no_ref.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Posterior-predictive distance (runs without C2ST)\n\n{} posterior samples are \
+         simulated; simulations and x_o are scaled per dimension by the standard deviation of \
+         as many simulations at θ_true. Median distance: the median Euclidean distance of the \
+         scaled posterior-predictive simulations to x_o; floor: the same for the simulations \
+         at θ_true; MMD²: between the two sets (median-heuristic bandwidth). Smaller is \
+         better; mean over the observations.\n",
+        report.settings.predictive_samples
+    );
+    let _ = writeln!(
+        md,
+        "| task | budget | rounds | median distance | floor (θ_true) | MMD² | seconds per run |\n\
+         |---|---|---|---|---|---|---|"
+    );
+    let mut keys: Vec<(String, usize, usize)> = Vec::new();
+    for r in &no_ref {
+        let k = (r.entry.clone(), r.budget, r.rounds);
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    for (entry, budget, rounds) in keys {
+        let rs: Vec<&RunRecord> = no_ref
+            .iter()
+            .copied()
+            .filter(|r| r.entry == entry && r.budget == budget && r.rounds == rounds)
+            .collect();
+        let col = |f: &dyn Fn(&RunRecord) -> Option<f64>| -> String {
+            let v: Vec<f64> = rs.iter().filter_map(|r| f(r)).collect();
+            match mean_sd(&v) {
+                None => "—".into(),
+                Some((m, None)) => format!("{m:.3}"),
+                Some((m, Some(sd))) => format!("{m:.3} ± {sd:.3}"),
+            }
+        };
+        let _ = writeln!(
+            md,
+            "| {entry} | {} | {rounds} | {} | {} | {} | {:.1} |",
+            fmt_budget(budget),
+            col(&|r| r.predictive.as_ref().map(|p| p.median_distance)),
+            col(&|r| r.predictive.as_ref().and_then(|p| p.true_median_distance)),
+            col(&|r| r.predictive.as_ref().and_then(|p| p.mmd2)),
+            rs.iter().map(|r| r.seconds.phases.inference).sum::<f64>() / rs.len() as f64,
+        );
+    }
+    let _ = writeln!(md);
+}
+
+fn runs_section(report: &Report, md: &mut String) {
+    let _ = writeln!(
+        md,
+        "## All runs\n\n| task | budget | R | obs | C2ST | pred. distance (floor) | epochs per \
+         round | acceptance | seconds: simulate + train + sample | C2ST seconds | error |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for r in &report.runs {
+        let p = &r.seconds.phases;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} + {:.2} + {:.2} | {:.1} | {} |",
+            r.entry,
+            fmt_budget(r.budget),
+            r.rounds,
+            r.observation,
+            r.c2st.map_or("—".into(), fmt3),
+            r.predictive
+                .as_ref()
+                .map_or("—".into(), |p| match p.true_median_distance {
+                    Some(f) => format!("{:.2} ({f:.2})", p.median_distance),
+                    None => format!("{:.2}", p.median_distance),
+                }),
+            r.epochs
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            r.acceptance_rate.map_or("—".into(), |a| format!("{a:.3}")),
+            p.simulate,
+            p.train,
+            p.sample,
+            r.seconds.c2st,
+            r.error.as_deref().unwrap_or("").replace('|', "\\|"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::{BenchSettings, ObservationRecord, RunSeconds};
+    use crate::infer::{PhaseSeconds, RoundSummary};
+    use simfer_analysis::C2stOptions;
+
+    #[test]
+    fn number_formats() {
+        assert_eq!(fmt3(0.6941), ".694");
+        assert_eq!(fmt3(1.0), "1.000");
+        assert_eq!(fmt3(0.0123), ".012");
+        assert_eq!(fmt_budget(1000), "10³");
+        assert_eq!(fmt_budget(10_000), "10⁴");
+        assert_eq!(fmt_budget(10_000_000_000), "10¹⁰");
+        assert_eq!(fmt_budget(500), "500");
+        assert_eq!(fmt_budget(1), "1");
+        assert_eq!(mean_sd(&[]), None);
+        assert_eq!(mean_sd(&[2.0]), Some((2.0, None)));
+        // 1, 2, 3: mean 2, unbiased sd 1.
+        assert_eq!(mean_sd(&[1.0, 2.0, 3.0]), Some((2.0, Some(1.0))));
+    }
+
+    fn run(entry: &str, budget: usize, rounds: usize, obs: usize, c2st: Option<f64>) -> RunRecord {
+        RunRecord {
+            entry: entry.into(),
+            task: if entry == TUTORIAL {
+                "linear_gaussian"
+            } else {
+                entry
+            }
+            .into(),
+            budget,
+            rounds,
+            simulations_per_round: budget / rounds,
+            observation: obs,
+            seed: obs as u64,
+            c2st,
+            c2st_folds: vec![],
+            c2st_epochs: vec![],
+            predictive: None,
+            epochs: vec![10; rounds],
+            acceptance_rate: Some(1.0),
+            round_details: vec![
+                RoundSummary {
+                    round: 0,
+                    proposal: "prior".into(),
+                    simulations: budget / rounds,
+                    invalid_nan: 0,
+                    invalid_inf: 0,
+                    epochs: 10,
+                    best_epoch: 5,
+                    best_validation_loss: 1.0,
+                    stop_reason: "converged".into(),
+                    acceptance_rate: Some(1.0),
+                    seconds_simulate: 0.1,
+                    seconds_train: 1.0,
+                };
+                rounds
+            ],
+            seconds: RunSeconds {
+                phases: PhaseSeconds {
+                    simulate: 0.1,
+                    train: 1.0,
+                    sample: 0.5,
+                    inference: 1.6,
+                    acceptance: 0.1,
+                },
+                c2st: 2.0,
+                predictive: 0.1,
+            },
+            error: None,
+        }
+    }
+
+    fn report(runs: Vec<RunRecord>) -> Report {
+        Report {
+            suite: "test".into(),
+            settings: BenchSettings {
+                observations: 2,
+                samples: 10_000,
+                predictive_samples: 1000,
+                max_epochs: None,
+                observation_seed: 2021,
+                c2st: C2stOptions::default(),
+                threads: 2,
+            },
+            observations: vec![ObservationRecord {
+                entry: "two_moons".into(),
+                task: "two_moons".into(),
+                index: 1,
+                theta_true: Some(vec![0.1, 0.2]),
+                x_o: vec![0.0, 0.1],
+                attempts: 0,
+                reference: true,
+                reference_error: None,
+                seconds_reference: 0.0,
+            }],
+            runs,
+            seconds_total: 100.0,
+        }
+    }
+
+    #[test]
+    fn table_has_ours_beside_published_and_lists_where_we_are_worse() {
+        let md = markdown(&report(vec![
+            run(TUTORIAL, 1000, 2, 1, Some(0.52)),
+            run("two_moons", 1000, 1, 1, Some(0.70)),
+            run("two_moons", 1000, 1, 2, Some(0.72)),
+            run("two_moons", 1000, 10, 1, Some(0.60)),
+            run("two_moons", 1000, 10, 2, Some(0.62)),
+            run("sir", 1000, 10, 1, None),
+        ]));
+        // two_moons: NPE .710 ± .014 beside .725; SNPE .610 ± .014 beside .643 and .822.
+        let row = md
+            .lines()
+            .find(|l| l.starts_with("| two_moons |"))
+            .unwrap_or_else(|| panic!("no two_moons row in\n{md}"));
+        assert_eq!(
+            row,
+            "| two_moons | .710 ± .014 | .725 | .610 ± .014 | .643 | .822 | 1.6 | 1.6 |"
+        );
+        let sir = md.lines().find(|l| l.starts_with("| sir |")).unwrap();
+        assert_eq!(sir, "| sir | — | .815 | n/a | .638 | .815 | — | 1.6 |");
+        assert!(md.contains("## C2ST at 10³ simulations"), "{md}");
+        assert!(md.contains("2 comparison(s), worse in 0"), "{md}");
+        assert!(md.contains("Nowhere"), "{md}");
+        assert!(md.contains("## The tutorial"), "{md}");
+        // Every table row has as many cells as its header.
+        for table in md.split("\n\n").filter(|t| t.starts_with('|')) {
+            let cells: Vec<usize> = table
+                .lines()
+                .map(|l| l.matches('|').count() - l.matches("\\|").count())
+                .collect();
+            assert!(cells.iter().all(|&c| c == cells[0]), "{table}");
+        }
+
+        let md = markdown(&report(vec![
+            run("two_moons", 1000, 10, 1, Some(0.70)),
+            run("two_moons", 1000, 10, 2, Some(0.70)),
+        ]));
+        assert!(md.contains("1 comparison(s), worse in 1"), "{md}");
+        assert!(
+            md.contains(
+                "- **two_moons**, 10³ simulations, SNPE (10 rounds): ours .700 ± .000 vs \
+                 SNPE (NSF) .643 (+.057); better than SNPE-MAF .822"
+            ),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn failed_runs_are_counted_and_shown() {
+        let mut failed = run("gaussian_linear", 1000, 1, 2, None);
+        failed.round_details.clear();
+        failed.error = Some("sampling | budget spent".into());
+        let md = markdown(&report(vec![
+            run("gaussian_linear", 1000, 1, 1, Some(0.6)),
+            failed,
+        ]));
+        assert!(
+            md.contains("| gaussian_linear | .600 (1 failed) | .694 |"),
+            "{md}"
+        );
+        assert!(md.contains("sampling \\| budget spent"), "{md}");
+    }
+}
