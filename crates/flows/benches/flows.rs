@@ -72,6 +72,18 @@ fn bench_matmul(cr: &mut Criterion) {
                 black_box(&out);
             })
         });
+        // The same product in f32 (what an f32 flow could gain in its products).
+        let (a32, b32) = (a.map(|v| v as f32), b.map(|v| v as f32));
+        let mut out32 = DMatrix::<f32>::zeros(m, n);
+        g.bench_function(
+            BenchmarkId::new("gemm_f32", format!("{m}x{k}x{n}")),
+            |bch| {
+                bch.iter(|| {
+                    out32.gemm(1.0, &a32, &b32, 0.0);
+                    black_box(&out32);
+                })
+            },
+        );
     }
     g.finish();
 }
