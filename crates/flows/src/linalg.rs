@@ -86,13 +86,13 @@ crate::fastmath::simd_dispatch!(
 
 crate::fastmath::simd_dispatch!(
     /// Dot product in a fixed summation order (the same bits on every CPU).
-    pub fn dot_dispatch(x: &[f64], y: &[f64]) -> f64 => dot
+    pub fn dot(x: &[f64], y: &[f64]) -> f64 => dot_g
 );
 
 /// Dot product with four interleaved accumulators (a fixed summation order, so every
 /// build gives the same bits, and it vectorizes).
 #[inline(always)]
-pub(crate) fn dot(x: &[f64], y: &[f64]) -> f64 {
+pub(crate) fn dot_g(x: &[f64], y: &[f64]) -> f64 {
     let mut acc = [0.0f64; 4];
     let xc = x.chunks_exact(4);
     let yc = y.chunks_exact(4);
@@ -168,7 +168,7 @@ fn small_gemm_g(
                 for (i, ci) in cj.iter_mut().enumerate() {
                     let arow = &a[i * k..(i + 1) * k];
                     let s = match op_b {
-                        Op::N => dot(arow, &b[j * k..(j + 1) * k]),
+                        Op::N => dot_g(arow, &b[j * k..(j + 1) * k]),
                         Op::T => {
                             let mut s = 0.0;
                             for (l, x) in arow.iter().enumerate() {

@@ -133,10 +133,13 @@ impl Standardization {
                 format!("{} and {}", self.mean.len(), self.std.len()),
             ));
         }
-        if self.mean.iter().chain(&self.std).any(|v| !v.is_finite())
-            || self.std.iter().any(|s| *s <= 0.0)
-        {
+        if self.mean.iter().chain(&self.std).any(|v| !v.is_finite()) {
             return Err(FlowError::NonFinite(what));
+        }
+        if let Some(s) = self.std.iter().find(|s| **s <= 0.0) {
+            return Err(FlowError::InvalidConfig(format!(
+                "{what}: standard deviations must be positive, found {s}"
+            )));
         }
         Ok(())
     }

@@ -135,7 +135,7 @@ fn scale_g(x: &mut [f64], c: f64) {
 /// assert!((g[0] - 0.6).abs() < 1e-6 && (g[1] - 0.8).abs() < 1e-6);
 /// ```
 pub fn clip_grad_norm(grad: &mut [f64], max_norm: f64) -> f64 {
-    let norm = crate::linalg::dot_dispatch(grad, grad).sqrt();
+    let norm = crate::linalg::dot(grad, grad).sqrt();
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         scale(grad, coef);
