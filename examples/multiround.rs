@@ -69,6 +69,10 @@ fn main() -> anyhow::Result<()> {
 
     let config = SnpeConfig {
         progress: args.progress,
+        sampling: SamplingOptions {
+            progress: args.progress,
+            ..SamplingOptions::default()
+        },
         ..SnpeConfig::default()
     };
     let mut inference = Snpe::new(Arc::clone(&prior), config, args.seed)?;
