@@ -8,8 +8,10 @@
 //! ```
 //!
 //! Prints each round (simulations, invalid ones, epochs, best validation loss, seconds) and
-//! the posterior mean and std per dimension; writes `samples.csv` and `summary.json` into
-//! `--out` (default: the current directory).
+//! the posterior mean and std per dimension; writes `samples.csv`, `summary.json`,
+//! `pairplot.svg` (the posterior, limits [−2, 2] as in the tutorial) and `loss.svg`
+//! (training and validation loss per epoch, one panel per round) into `--out` (default:
+//! the current directory).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Parser;
 use rand_distr::{Distribution, StandardNormal};
+use simfer::analysis;
 use simfer::prelude::*;
 
 /// Multi-round SNPE-C on the tutorial's 3-D linear Gaussian.
@@ -66,6 +69,10 @@ fn main() -> anyhow::Result<()> {
 
     let config = SnpeConfig {
         progress: args.progress,
+        sampling: SamplingOptions {
+            progress: args.progress,
+            ..SamplingOptions::default()
+        },
         ..SnpeConfig::default()
     };
     let mut inference = Snpe::new(Arc::clone(&prior), config, args.seed)?;
@@ -73,6 +80,7 @@ fn main() -> anyhow::Result<()> {
 
     println!("round  simulations  invalid  epochs  best val. loss  seconds (simulate + train)");
     let mut rounds = Vec::new();
+    let mut histories = Vec::new();
     for _ in 0..args.rounds {
         // Round 0 draws from the prior, later rounds from the posterior at x_o: the
         // orchestrator tracks the proposal.
@@ -99,6 +107,7 @@ fn main() -> anyhow::Result<()> {
             "seconds_simulate": seconds_simulate,
             "seconds_train": history.seconds,
         }));
+        histories.push(history);
     }
 
     let posterior = inference.build_posterior()?;
@@ -141,6 +150,35 @@ fn main() -> anyhow::Result<()> {
     }
     std::fs::write(&csv, text).with_context(|| format!("writing {}", csv.display()))?;
 
+    let plot_start = Instant::now();
+    let labels: Vec<String> = (1..=num_dim).map(|d| format!("θ{d}")).collect();
+    let pairplot = analysis::pairplot_data(
+        &[("posterior", &samples)],
+        &[],
+        &analysis::PairplotOptions {
+            limits: Some(vec![[-2.0, 2.0]]),
+            labels: Some(labels),
+            ..Default::default()
+        },
+    )?;
+    let pairplot_path = args.out.join("pairplot.svg");
+    analysis::write_pairplot_svg(
+        &pairplot_path,
+        &pairplot,
+        &analysis::PairplotStyle::default(),
+    )?;
+    let loss_rounds: Vec<analysis::LossRound> = histories
+        .iter()
+        .map(|h| analysis::LossRound {
+            train: &h.train_loss,
+            val: &h.validation_loss,
+            best_epoch: Some(h.best_epoch),
+        })
+        .collect();
+    let loss_path = args.out.join("loss.svg");
+    analysis::write_loss_curves_svg(&loss_path, &loss_rounds, &analysis::LossStyle::default())?;
+    let seconds_plot = plot_start.elapsed().as_secs_f64();
+
     let total = start.elapsed().as_secs_f64();
     let summary = serde_json::json!({
         "task": "linear_gaussian (3-D tutorial)",
@@ -155,6 +193,7 @@ fn main() -> anyhow::Result<()> {
             "simulate": rounds.iter().map(|r| r["seconds_simulate"].as_f64().unwrap_or(0.0)).sum::<f64>(),
             "train": rounds.iter().map(|r| r["seconds_train"].as_f64().unwrap_or(0.0)).sum::<f64>(),
             "sample": seconds_sample,
+            "plot": seconds_plot,
             "total": total,
         },
     });
@@ -162,10 +201,10 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(&path, serde_json::to_string_pretty(&summary)?)
         .with_context(|| format!("writing {}", path.display()))?;
     println!(
-        "\nacceptance rate {:.3}; wrote {} and {} ({total:.2} s in all)",
+        "\nacceptance rate {:.3}; wrote samples.csv, summary.json, pairplot.svg and loss.svg \
+         to {} ({total:.2} s in all)",
         stats.acceptance_rate(),
-        csv.display(),
-        path.display()
+        args.out.display()
     );
     Ok(())
 }

@@ -3,15 +3,102 @@
 //! `cargo bench -p simfer-flows --bench flows` runs everything; each benchmark id says the
 //! number of rayon threads. The FLOP count of a training step and the rate of a plain
 //! large matrix product (the machine's reference) are printed first.
+//!
+//! The group `train_step_cpu` measures the single-thread step in **CPU time** of the
+//! process (Linux `clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`) instead of wall time: on a machine
+//! shared with other work it shows what the step costs when it has a core to itself.
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use simfer_flows::linalg::{Op, gemm};
 use simfer_flows::{Adam, ConditionalDensityEstimator, Maf, MafConfig, clip_grad_norm};
+
+/// CPU time of all threads of this process, in nanoseconds (0 where unavailable).
+#[cfg(target_os = "linux")]
+fn process_cpu_ns() -> u64 {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec (64-bit Linux layout).
+    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_cpu_ns() -> u64 {
+    0
+}
+
+/// Criterion measurement: process CPU time.
+struct CpuTime;
+
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (f, unit) = if typical < 1e3 {
+            (1.0, "ns cpu")
+        } else if typical < 1e6 {
+            (1e-3, "µs cpu")
+        } else {
+            (1e-6, "ms cpu")
+        };
+        values.iter_mut().for_each(|v| *v *= f);
+        unit
+    }
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        _t: &Throughput,
+        _values: &mut [f64],
+    ) -> &'static str {
+        "(no throughput)"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        process_cpu_ns()
+    }
+    fn end(&self, i: u64) -> u64 {
+        process_cpu_ns().saturating_sub(i)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
 
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
@@ -72,6 +159,18 @@ fn bench_matmul(cr: &mut Criterion) {
                 black_box(&out);
             })
         });
+        // The same product in f32 (what an f32 flow could gain in its products).
+        let (a32, b32) = (a.map(|v| v as f32), b.map(|v| v as f32));
+        let mut out32 = DMatrix::<f32>::zeros(m, n);
+        g.bench_function(
+            BenchmarkId::new("gemm_f32", format!("{m}x{k}x{n}")),
+            |bch| {
+                bch.iter(|| {
+                    out32.gemm(1.0, &a32, &b32, 0.0);
+                    black_box(&out32);
+                })
+            },
+        );
     }
     g.finish();
 }
@@ -138,6 +237,40 @@ fn bench_train_step(cr: &mut Criterion) {
     g.finish();
 }
 
+/// The single-thread training step in CPU time (see the module docs).
+fn bench_train_step_cpu(cr: &mut Criterion<CpuTime>) {
+    let cfg = MafConfig::default();
+    let mut g = cr.benchmark_group("train_step_cpu");
+    for &(d, c) in &[(3usize, 3usize), (10, 10)] {
+        for &batch in &[200usize, 2000] {
+            let (theta, x) = data(d, c, batch, 1);
+            let tp = pool(1);
+            let mut maf = Maf::new(&cfg, &theta, &x, 3).expect("maf");
+            let mut ws = maf.workspace();
+            let mut adam = Adam::new(maf.num_params(), 5e-4);
+            let mut grad = vec![0.0; maf.num_params()];
+            let mut lp = vec![0.0; batch];
+            let w = vec![-1.0 / batch as f64; batch];
+            let id = BenchmarkId::new(format!("D{d}_C{c}_b{batch}"), "1thr");
+            g.bench_function(id, |bch| {
+                tp.install(|| {
+                    bch.iter(|| {
+                        maf.forward(&mut ws, theta.as_view(), x.as_view(), &mut lp)
+                            .expect("forward");
+                        grad.fill(0.0);
+                        maf.backward(&mut ws, &w, &mut grad).expect("backward");
+                        grad.iter_mut().for_each(|g| *g = -*g);
+                        clip_grad_norm(&mut grad, 5.0);
+                        adam.step(maf.params_mut(), &grad);
+                        black_box(&lp);
+                    })
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 fn bench_log_prob_and_sample(cr: &mut Criterion) {
     let cfg = MafConfig::default();
     let mut g = cr.benchmark_group("eval");
@@ -180,4 +313,9 @@ criterion_group!(
     bench_train_step,
     bench_log_prob_and_sample
 );
-criterion_main!(benches);
+criterion_group! {
+    name = cpu;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = bench_train_step_cpu
+}
+criterion_main!(benches, cpu);

@@ -4,8 +4,12 @@
 //! step; the platform `tanh` (10–20 ns) would dominate. The functions here are written
 //! branch-free (both branches computed, one selected) with a polynomial `exp`, so a loop
 //! over a slice compiles to SIMD code. On x86-64 the slice functions switch at run time
-//! to an AVX2 build of the same code when the CPU has it; the arithmetic is the same
-//! (no fused multiply-add), so results do not depend on the path taken.
+//! to an AVX-512 or AVX2 build of the same code when the CPU has it. Those builds do the
+//! same arithmetic (no fused multiply-add) and give the same bits as the scalar
+//! functions, except the `tanh` slice functions, which use fused multiply-adds in their
+//! polynomial where the CPU has FMA (1.5× faster; within an ulp or so of [`tanh`]).
+//! Either way the result for an element never depends on the other elements or on the
+//! number of threads.
 //!
 //! Accuracy, checked against the standard library in the tests: `exp`, `tanh`,
 //! `sigmoid` and `softplus` agree to a few units in the last place (relative error
@@ -75,6 +79,19 @@ pub fn exp(x: f64) -> f64 {
 /// over the whole range.
 #[inline(always)]
 pub fn tanh(x: f64) -> f64 {
+    tanh_impl::<false>(x)
+}
+
+/// `a·b + c`, fused (one rounding) when `FMA`.
+#[inline(always)]
+fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// [`tanh`], with fused multiply-adds in the polynomial when `FMA` (used only where the
+/// CPU has FMA; results then differ from [`tanh`] by an ulp or so).
+#[inline(always)]
+fn tanh_impl<const FMA: bool>(x: f64) -> f64 {
     let ax = x.abs();
     // tanh(20) = 1 in f64.
     let y = -2.0 * if ax > 20.0 { 20.0 } else { ax };
@@ -83,18 +100,18 @@ pub fn tanh(x: f64) -> f64 {
     let r = (y - n * LN2_HI) - n * LN2_LO;
     // q(r) = (e^r − 1)/r, Taylor to degree 13 of e^r.
     let mut q = 1.0 / 6_227_020_800.0;
-    q = q * r + 1.0 / 479_001_600.0;
-    q = q * r + 1.0 / 39_916_800.0;
-    q = q * r + 1.0 / 3_628_800.0;
-    q = q * r + 1.0 / 362_880.0;
-    q = q * r + 1.0 / 40_320.0;
-    q = q * r + 1.0 / 5_040.0;
-    q = q * r + 1.0 / 720.0;
-    q = q * r + 1.0 / 120.0;
-    q = q * r + 1.0 / 24.0;
-    q = q * r + 1.0 / 6.0;
-    q = q * r + 0.5;
-    q = q * r + 1.0;
+    q = madd::<FMA>(q, r, 1.0 / 479_001_600.0);
+    q = madd::<FMA>(q, r, 1.0 / 39_916_800.0);
+    q = madd::<FMA>(q, r, 1.0 / 3_628_800.0);
+    q = madd::<FMA>(q, r, 1.0 / 362_880.0);
+    q = madd::<FMA>(q, r, 1.0 / 40_320.0);
+    q = madd::<FMA>(q, r, 1.0 / 5_040.0);
+    q = madd::<FMA>(q, r, 1.0 / 720.0);
+    q = madd::<FMA>(q, r, 1.0 / 120.0);
+    q = madd::<FMA>(q, r, 1.0 / 24.0);
+    q = madd::<FMA>(q, r, 1.0 / 6.0);
+    q = madd::<FMA>(q, r, 0.5);
+    q = madd::<FMA>(q, r, 1.0);
     let k = (t.to_bits() as i64).wrapping_sub(MAGIC.to_bits() as i64);
     let scale = pow2(k);
     // e^y − 1 = 2^k (1 + r q) − 1 = 2^k r q + (2^k − 1), both terms exact or small.
@@ -224,6 +241,39 @@ macro_rules! simd_dispatch {
 }
 pub(crate) use simd_dispatch;
 
+/// Like `simd_dispatch!`, but the AVX-512/AVX2 builds also enable FMA and call
+/// `$fma_generic` (a variant using fused multiply-adds). Results are identical for any
+/// number of threads on one machine, but may differ in the last bits between CPUs.
+macro_rules! simd_dispatch_fma {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) => $generic:path, $fma_generic:path) => {
+        $(#[$doc])*
+        #[inline]
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                let fma = std::arch::is_x86_feature_detected!("fma");
+                if fma && std::arch::is_x86_feature_detected!("avx512f") {
+                    #[target_feature(enable = "avx512f,fma")]
+                    unsafe fn avx512($($arg: $ty),*) {
+                        $fma_generic($($arg),*)
+                    }
+                    // SAFETY: the CPU supports AVX-512F and FMA (checked just above).
+                    return unsafe { avx512($($arg),*) };
+                }
+                if fma && std::arch::is_x86_feature_detected!("avx2") {
+                    #[target_feature(enable = "avx2,fma")]
+                    unsafe fn avx2($($arg: $ty),*) {
+                        $fma_generic($($arg),*)
+                    }
+                    // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $generic($($arg),*)
+        }
+    };
+}
+
 #[inline(always)]
 fn map_generic<const F: u8>(x: &mut [f64]) {
     for v in x.iter_mut() {
@@ -239,6 +289,7 @@ fn apply_code<const F: u8>(v: f64) -> f64 {
         2 => softplus(v),
         3 => exp(v),
         5 => ln(v),
+        6 => tanh_impl::<true>(v),
         _ => {
             if v > 0.0 {
                 v
@@ -278,6 +329,10 @@ fn map_bias_add_generic<const F: u8>(x: &mut [f64], bias: &[f64], add: &[f64]) {
 }
 
 #[inline(always)]
+fn tanh_fma_g(x: &mut [f64]) {
+    map_generic::<6>(x)
+}
+#[inline(always)]
 fn tanh_g(x: &mut [f64]) {
     map_generic::<0>(x)
 }
@@ -298,6 +353,10 @@ fn ln_g(x: &mut [f64]) {
     map_generic::<5>(x)
 }
 #[inline(always)]
+fn tanh_bias_fma_g(x: &mut [f64], bias: &[f64]) {
+    map_bias_generic::<6>(x, bias)
+}
+#[inline(always)]
 fn tanh_bias_g(x: &mut [f64], bias: &[f64]) {
     map_bias_generic::<0>(x, bias)
 }
@@ -308,6 +367,10 @@ fn softplus_bias_g(x: &mut [f64], bias: &[f64]) {
 #[inline(always)]
 fn relu_bias_g(x: &mut [f64], bias: &[f64]) {
     map_bias_generic::<4>(x, bias)
+}
+#[inline(always)]
+fn tanh_bias_add_fma_g(x: &mut [f64], bias: &[f64], add: &[f64]) {
+    map_bias_add_generic::<6>(x, bias, add)
 }
 #[inline(always)]
 fn tanh_bias_add_g(x: &mut [f64], bias: &[f64], add: &[f64]) {
@@ -322,9 +385,9 @@ fn relu_bias_add_g(x: &mut [f64], bias: &[f64], add: &[f64]) {
     map_bias_add_generic::<4>(x, bias, add)
 }
 
-simd_dispatch!(
+simd_dispatch_fma!(
     /// `x ← tanh(x)` elementwise.
-    pub fn tanh_inplace(x: &mut [f64]) => tanh_g
+    pub fn tanh_inplace(x: &mut [f64]) => tanh_g, tanh_fma_g
 );
 simd_dispatch!(
     /// `x ← sigmoid(x)` elementwise.
@@ -342,9 +405,9 @@ simd_dispatch!(
     /// `x ← e^x` elementwise.
     pub fn exp_inplace(x: &mut [f64]) => exp_g
 );
-simd_dispatch!(
+simd_dispatch_fma!(
     /// For a column-major block with `bias.len()` rows: `x[i, j] ← tanh(x[i, j] + bias[i])`.
-    pub fn tanh_bias_inplace(x: &mut [f64], bias: &[f64]) => tanh_bias_g
+    pub fn tanh_bias_inplace(x: &mut [f64], bias: &[f64]) => tanh_bias_g, tanh_bias_fma_g
 );
 simd_dispatch!(
     /// For a column-major block with `bias.len()` rows: `x[i, j] ← softplus(x[i, j] + bias[i])`.
@@ -354,9 +417,9 @@ simd_dispatch!(
     /// For a column-major block with `bias.len()` rows: `x[i, j] ← max(0, x[i, j] + bias[i])`.
     pub fn relu_bias_inplace(x: &mut [f64], bias: &[f64]) => relu_bias_g
 );
-simd_dispatch!(
+simd_dispatch_fma!(
     /// `x[i, j] ← tanh(x[i, j] + bias[i] + add[i, j])` (column-major, `bias.len()` rows).
-    pub fn tanh_bias_add_inplace(x: &mut [f64], bias: &[f64], add: &[f64]) => tanh_bias_add_g
+    pub fn tanh_bias_add_inplace(x: &mut [f64], bias: &[f64], add: &[f64]) => tanh_bias_add_g, tanh_bias_add_fma_g
 );
 simd_dispatch!(
     /// `x[i, j] ← softplus(x[i, j] + bias[i] + add[i, j])` (column-major, `bias.len()` rows).
@@ -419,10 +482,16 @@ mod tests {
             -0.625,
             0.624_999_999_999_999_9,
         ]);
+        let mut worst_fma: f64 = 0.0;
         for x in pts {
             worst = worst.max(rel(tanh(x), x.tanh()));
+            worst_fma = worst_fma.max(rel(tanh_impl::<true>(x), x.tanh()));
         }
         assert!(worst < 1e-15, "worst relative error {worst:e}");
+        assert!(
+            worst_fma < 1e-15,
+            "worst relative error with FMA {worst_fma:e}"
+        );
         assert_eq!(tanh(f64::INFINITY), 1.0);
         assert_eq!(tanh(f64::NEG_INFINITY), -1.0);
         assert!(tanh(f64::NAN).is_nan());
@@ -500,7 +569,8 @@ mod tests {
         let mut l: Vec<f64> = x.iter().map(|v| v.abs()).collect();
         ln_inplace(&mut l);
         for i in 0..n {
-            assert_eq!(t[i].to_bits(), tanh(x[i]).to_bits());
+            // The slice version may use fused multiply-adds: equal to within rounding.
+            assert!(rel(t[i], tanh(x[i])) < 1e-15);
             assert_eq!(s[i].to_bits(), sigmoid(x[i]).to_bits());
             assert_eq!(sp[i].to_bits(), softplus(x[i]).to_bits());
             assert_eq!(e[i].to_bits(), exp(x[i]).to_bits());
@@ -512,7 +582,7 @@ mod tests {
         relu_bias_inplace(&mut rb, &bias);
         for i in 0..n {
             let b = bias[i % 7];
-            assert_eq!(tb[i].to_bits(), tanh(x[i] + b + add[i]).to_bits());
+            assert!(rel(tb[i], tanh(x[i] + b + add[i])) < 1e-15);
             assert_eq!(rb[i], (x[i] + b).max(0.0));
         }
     }

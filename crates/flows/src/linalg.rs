@@ -86,13 +86,13 @@ crate::fastmath::simd_dispatch!(
 
 crate::fastmath::simd_dispatch!(
     /// Dot product in a fixed summation order (the same bits on every CPU).
-    pub fn dot_dispatch(x: &[f64], y: &[f64]) -> f64 => dot
+    pub fn dot(x: &[f64], y: &[f64]) -> f64 => dot_g
 );
 
 /// Dot product with four interleaved accumulators (a fixed summation order, so every
 /// build gives the same bits, and it vectorizes).
 #[inline(always)]
-pub(crate) fn dot(x: &[f64], y: &[f64]) -> f64 {
+pub(crate) fn dot_g(x: &[f64], y: &[f64]) -> f64 {
     let mut acc = [0.0f64; 4];
     let xc = x.chunks_exact(4);
     let yc = y.chunks_exact(4);
@@ -123,6 +123,26 @@ fn small_gemm_g(
     beta: f64,
     c: &mut [f64],
 ) {
+    // Register-blocked kernels for the shapes of the flows (an inner or outer
+    // dimension equal to D or C, at most 5); the loops below handle the rest.
+    macro_rules! by_const {
+        ($f:ident, $v:expr, $($arg:expr),*) => {
+            match $v {
+                1 => return $f::<1>($($arg),*),
+                2 => return $f::<2>($($arg),*),
+                3 => return $f::<3>($($arg),*),
+                4 => return $f::<4>($($arg),*),
+                5 => return $f::<5>($($arg),*),
+                _ => {}
+            }
+        };
+    }
+    match op_a {
+        Op::N if k <= SMALL => by_const!(small_k, k, m, n, alpha, a, b, op_b, beta, c),
+        Op::N if n <= SMALL => by_const!(small_n, n, m, k, alpha, a, b, op_b, beta, c),
+        Op::T if m <= SMALL && op_b == Op::N => by_const!(small_m, m, n, k, alpha, a, b, beta, c),
+        _ => {}
+    }
     let b_at = |l: usize, j: usize| match op_b {
         Op::N => b[l + j * k],
         Op::T => b[j + l * n],
@@ -148,7 +168,7 @@ fn small_gemm_g(
                 for (i, ci) in cj.iter_mut().enumerate() {
                     let arow = &a[i * k..(i + 1) * k];
                     let s = match op_b {
-                        Op::N => dot(arow, &b[j * k..(j + 1) * k]),
+                        Op::N => dot_g(arow, &b[j * k..(j + 1) * k]),
                         Op::T => {
                             let mut s = 0.0;
                             for (l, x) in arow.iter().enumerate() {
@@ -160,6 +180,140 @@ fn small_gemm_g(
                     *ci += alpha * s;
                 }
             }
+        }
+    }
+}
+
+/// `C ← βC + α A·op(B)` with `A` (`m × K`) stored as is and `K ≤ 5`: one pass over
+/// each output column.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn small_k<const K: usize>(
+    m: usize,
+    n: usize,
+    alpha: f64,
+    a: &[f64],
+    b: &[f64],
+    op_b: Op,
+    beta: f64,
+    c: &mut [f64],
+) {
+    let cols: [&[f64]; K] = std::array::from_fn(|l| &a[l * m..(l + 1) * m]);
+    for j in 0..n {
+        let coef: [f64; K] = std::array::from_fn(|l| {
+            alpha
+                * match op_b {
+                    Op::N => b[l + j * K],
+                    Op::T => b[j + l * n],
+                }
+        });
+        let cj = &mut c[j * m..(j + 1) * m];
+        for (i, ci) in cj.iter_mut().enumerate() {
+            let mut s = 0.0;
+            for l in 0..K {
+                s += coef[l] * cols[l][i];
+            }
+            *ci = if beta == 0.0 { s } else { beta * *ci + s };
+        }
+    }
+}
+
+/// `C ← βC + α A·op(B)` with `A` (`m × k`) stored as is and `N ≤ 5` output columns:
+/// blocks of 8 rows accumulate all `N` columns in registers over `k`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn small_n<const N: usize>(
+    m: usize,
+    k: usize,
+    alpha: f64,
+    a: &[f64],
+    b: &[f64],
+    op_b: Op,
+    beta: f64,
+    c: &mut [f64],
+) {
+    const R: usize = 8;
+    let b_at = |l: usize, j: usize| match op_b {
+        Op::N => b[l + j * k],
+        Op::T => b[j + l * N],
+    };
+    let store = |ci: &mut f64, s: f64| {
+        *ci = if beta == 0.0 {
+            alpha * s
+        } else {
+            beta * *ci + alpha * s
+        }
+    };
+    let full = m / R * R;
+    for i0 in (0..full).step_by(R) {
+        let mut acc = [[0.0f64; R]; N];
+        for l in 0..k {
+            let base = i0 + l * m;
+            let av: &[f64; R] = a[base..base + R].try_into().expect("block of R rows");
+            for (j, accj) in acc.iter_mut().enumerate() {
+                let cf = b_at(l, j);
+                for t in 0..R {
+                    accj[t] += cf * av[t];
+                }
+            }
+        }
+        for (j, accj) in acc.iter().enumerate() {
+            for (ci, s) in c[j * m + i0..j * m + i0 + R].iter_mut().zip(accj) {
+                store(ci, *s);
+            }
+        }
+    }
+    for i in full..m {
+        for j in 0..N {
+            let mut s = 0.0;
+            for l in 0..k {
+                s += b_at(l, j) * a[i + l * m];
+            }
+            store(&mut c[j * m + i], s);
+        }
+    }
+}
+
+/// `C ← βC + α Aᵀ·B` with `A` stored `k × M`, `M ≤ 5`: each column of `B` is read once
+/// for all `M` dot products (8 interleaved partial sums each, a fixed order).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn small_m<const M: usize>(
+    n: usize,
+    k: usize,
+    alpha: f64,
+    a: &[f64],
+    b: &[f64],
+    beta: f64,
+    c: &mut [f64],
+) {
+    const R: usize = 8;
+    let cols: [&[f64]; M] = std::array::from_fn(|i| &a[i * k..(i + 1) * k]);
+    for j in 0..n {
+        let bj = &b[j * k..(j + 1) * k];
+        let mut acc = [[0.0f64; R]; M];
+        let full = k / R * R;
+        for l0 in (0..full).step_by(R) {
+            let bv: [f64; R] = std::array::from_fn(|t| bj[l0 + t]);
+            for i in 0..M {
+                for t in 0..R {
+                    acc[i][t] += cols[i][l0 + t] * bv[t];
+                }
+            }
+        }
+        for i in 0..M {
+            let mut tail = 0.0;
+            for l in full..k {
+                tail += cols[i][l] * bj[l];
+            }
+            let p = &acc[i];
+            let s = (((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))) + tail;
+            let ci = &mut c[i + j * M];
+            *ci = if beta == 0.0 {
+                alpha * s
+            } else {
+                beta * *ci + alpha * s
+            };
         }
     }
 }
@@ -206,6 +360,11 @@ mod tests {
     #[test]
     fn gemm_matches_naive_product_for_all_shapes_and_transposes() {
         for &(m, n, k) in &[
+            (13, 4, 21),
+            (4, 9, 13),
+            (5, 5, 5),
+            (17, 5, 7),
+            (9, 7, 5),
             (7, 9, 11),
             (3, 40, 6),
             (40, 3, 50),

@@ -133,10 +133,13 @@ impl Standardization {
                 format!("{} and {}", self.mean.len(), self.std.len()),
             ));
         }
-        if self.mean.iter().chain(&self.std).any(|v| !v.is_finite())
-            || self.std.iter().any(|s| *s <= 0.0)
-        {
+        if self.mean.iter().chain(&self.std).any(|v| !v.is_finite()) {
             return Err(FlowError::NonFinite(what));
+        }
+        if let Some(s) = self.std.iter().find(|s| **s <= 0.0) {
+            return Err(FlowError::InvalidConfig(format!(
+                "{what}: standard deviations must be positive, found {s}"
+            )));
         }
         Ok(())
     }
@@ -485,11 +488,24 @@ impl Maf {
         if let Some(g) = grad {
             // Fixed-order reduction (chunk 0 + chunk 1 + …): the result does not depend
             // on the number of threads.
+            // Chunk 0 + chunk 1 + … elementwise, over parameter blocks in parallel: the
+            // same bits for any number of threads.
             if let Some((first, rest)) = ws.chunks.split_first_mut() {
-                for ch in rest.iter() {
-                    crate::linalg::add_assign(&mut first.grad, &ch.grad);
-                }
-                add_masked(g, &self.mask, &first.grad);
+                let rest: &[Chunk] = rest;
+                first
+                    .grad
+                    .par_chunks_mut(REDUCE_BLOCK)
+                    .zip(g.par_chunks_mut(REDUCE_BLOCK))
+                    .zip(self.mask.par_chunks(REDUCE_BLOCK))
+                    .enumerate()
+                    .for_each(|(b, ((acc, gb), mb))| {
+                        let lo = b * REDUCE_BLOCK;
+                        let hi = lo + acc.len();
+                        for ch in rest {
+                            crate::linalg::add_assign(acc, &ch.grad[lo..hi]);
+                        }
+                        add_masked(gb, mb, acc);
+                    });
             }
         }
         if let Some(tg) = theta_grad {
@@ -517,6 +533,9 @@ fn add_masked_g(g: &mut [f64], mask: &[f64], x: &[f64]) {
         *gi += *m * *xi;
     }
 }
+
+/// Parameter block size for the parallel reduction of per-chunk gradients.
+const REDUCE_BLOCK: usize = 8192;
 
 /// Columns per block when evaluating large batches without gradients.
 pub const EVAL_BLOCK: usize = 4096;

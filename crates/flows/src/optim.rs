@@ -1,5 +1,6 @@
 //! Adam and global-norm gradient clipping on flat parameter slices.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The Adam optimizer with PyTorch's defaults (β₁ = 0.9, β₂ = 0.999, ε = 1e-8, no weight
@@ -86,9 +87,18 @@ impl Adam {
         let bias2_sqrt = (1.0 - b2.powi(t)).sqrt();
         let step_size = self.lr / bias1;
         let coefs = [b1, b2, bias2_sqrt, step_size, self.eps];
-        adam_update(params, grad, &mut self.m, &mut self.v, &coefs);
+        // Elementwise, so splitting into blocks gives the same bits for any thread count.
+        params
+            .par_chunks_mut(PAR_BLOCK)
+            .zip(grad.par_chunks(PAR_BLOCK))
+            .zip(self.m.par_chunks_mut(PAR_BLOCK))
+            .zip(self.v.par_chunks_mut(PAR_BLOCK))
+            .for_each(|(((p, g), m), v)| adam_update(p, g, m, v, &coefs));
     }
 }
+
+/// Block size for parallel elementwise updates.
+const PAR_BLOCK: usize = 8192;
 
 crate::fastmath::simd_dispatch!(
     fn adam_update(params: &mut [f64], grad: &[f64], m: &mut [f64], v: &mut [f64], coefs: &[f64; 5]) => adam_update_g
@@ -125,7 +135,7 @@ fn scale_g(x: &mut [f64], c: f64) {
 /// assert!((g[0] - 0.6).abs() < 1e-6 && (g[1] - 0.8).abs() < 1e-6);
 /// ```
 pub fn clip_grad_norm(grad: &mut [f64], max_norm: f64) -> f64 {
-    let norm = crate::linalg::dot_dispatch(grad, grad).sqrt();
+    let norm = crate::linalg::dot(grad, grad).sqrt();
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         scale(grad, coef);

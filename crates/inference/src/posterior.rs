@@ -2,14 +2,16 @@
 //! sampling, and use as the proposal of the next round (spec §5).
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use indicatif::{ProgressBar, ProgressStyle};
 use nalgebra::{DMatrix, DVector};
 use rand::RngCore;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use simfer_distributions::{DistributionError, Prior, Proposal, derive_rng};
+use simfer_distributions::{DistributionError, Prior, Proposal, Support, derive_rng};
 use simfer_flows::{ConditionalDensityEstimator, Maf};
 use simfer_snpe::TrainingHistory;
 
@@ -31,6 +33,9 @@ pub struct SamplingOptions {
     /// Accepted samples used to estimate the acceptance rate that normalizes
     /// [`Posterior::log_prob`] (10,000, spec §5.2).
     pub acceptance_samples: usize,
+    /// Show a progress bar while sampling (only when stderr is a terminal).
+    #[serde(default)]
+    pub progress: bool,
 }
 
 impl Default for SamplingOptions {
@@ -41,6 +46,7 @@ impl Default for SamplingOptions {
             max_draws: 10_000_000,
             max_seconds: None,
             acceptance_samples: 10_000,
+            progress: false,
         }
     }
 }
@@ -333,6 +339,16 @@ impl<E: ConditionalDensityEstimator> Posterior<E> {
             accepted: 0,
         };
         let mut batch = n.min(opts.max_sampling_batch_size).max(1);
+        let bar = (keep && opts.progress && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new(n as u64);
+            if let Ok(style) = ProgressStyle::with_template(
+                "{prefix} {wide_bar} {pos}/{len} [{elapsed}<{eta}] {msg}",
+            ) {
+                bar.set_style(style);
+            }
+            bar.set_prefix(format!("drawing {n} posterior samples"));
+            bar
+        });
         while (stats.accepted as usize) < n {
             let cand = self.estimator.sample(batch, x, rng)?;
             let slice = cand.as_slice();
@@ -346,6 +362,13 @@ impl<E: ConditionalDensityEstimator> Posterior<E> {
                 }
             }
             stats.drawn += batch as u64;
+            if let Some(bar) = &bar {
+                bar.set_position(stats.accepted.min(n as u64));
+                bar.set_message(format!(
+                    "acceptance {:.1}%",
+                    100.0 * stats.acceptance_rate()
+                ));
+            }
             let remaining = n.saturating_sub(stats.accepted as usize);
             if remaining == 0 {
                 break;
@@ -358,6 +381,9 @@ impl<E: ConditionalDensityEstimator> Posterior<E> {
                 .max_seconds
                 .is_some_and(|s| start.elapsed().as_secs_f64() > s);
             if out_of_draws || out_of_time {
+                if let Some(bar) = &bar {
+                    bar.abandon();
+                }
                 let limit = if out_of_time {
                     format!(
                         " (time budget of {} s spent)",
@@ -380,6 +406,9 @@ impl<E: ConditionalDensityEstimator> Posterior<E> {
             let want = (1.5 * remaining as f64 / rate.max(1e-12)).min(1e12) as usize;
             batch = want.max(100).min(opts.max_sampling_batch_size);
         }
+        if let Some(bar) = bar {
+            bar.finish();
+        }
         let samples = keep.then(|| DMatrix::from_vec(d, n, kept));
         Ok((samples, stats))
     }
@@ -390,6 +419,15 @@ impl<E: ConditionalDensityEstimator> Posterior<E> {
     /// (the generator is derived from the posterior's seed and x).
     pub fn acceptance_rate(&self, x: Option<&[f64]>) -> Result<f64, InferenceError> {
         let x = self.resolve_x(x)?;
+        if self
+            .prior
+            .support()
+            .iter()
+            .all(|s| matches!(s, Support::Real))
+        {
+            // Nothing can leak out of an unbounded support.
+            return Ok(1.0);
+        }
         let key: Vec<u64> = x.iter().map(|v| v.to_bits()).collect();
         if let Some(&r) = self
             .acceptance

@@ -269,6 +269,41 @@ impl BatchBuffers {
     }
 }
 
+/// Where in training a loss was evaluated.
+struct Where {
+    round: usize,
+    epoch: usize,
+    batch: usize,
+    phase: &'static str,
+    best_epoch: usize,
+}
+
+/// Passes a finite loss through. Otherwise restores the best weights so far and returns
+/// the error, turning a non-finite loss (or gradient) into one that names where it
+/// happened.
+fn guard<E: ConditionalDensityEstimator>(
+    estimator: &mut E,
+    best: &[f64],
+    evaluated: Result<f64, SnpeError>,
+    finite_grad: bool,
+    at: Where,
+) -> Result<f64, SnpeError> {
+    let error = match evaluated {
+        Ok(value) if value.is_finite() && finite_grad => return Ok(value),
+        Ok(value) => SnpeError::NonFiniteLoss {
+            value,
+            round: at.round,
+            epoch: at.epoch,
+            batch: at.batch,
+            phase: at.phase,
+            best_epoch: at.best_epoch,
+        },
+        Err(e) => e,
+    };
+    estimator.params_mut().copy_from_slice(best);
+    Err(error)
+}
+
 /// Trains an estimator with a loss on a data split (spec §4).
 #[derive(Debug, Clone, Default)]
 pub struct Trainer {
@@ -354,18 +389,16 @@ impl Trainer {
             for b in 0..train_batches {
                 let batch = buffers.fill(data, &train_idx[b * train_bs..(b + 1) * train_bs]);
                 grad.iter_mut().for_each(|g| *g = 0.0);
-                let value = loss.evaluate(estimator, &mut ws, &batch, rng, Some(&mut grad))?;
-                if !value.is_finite() || grad.iter().any(|g| !g.is_finite()) {
-                    estimator.params_mut().copy_from_slice(&best_params);
-                    return Err(SnpeError::NonFiniteLoss {
-                        value,
-                        round,
-                        epoch,
-                        batch: b,
-                        phase: "training",
-                        best_epoch: stopping.best_epoch(),
-                    });
-                }
+                let evaluated = loss.evaluate(estimator, &mut ws, &batch, rng, Some(&mut grad));
+                let finite_grad = grad.iter().all(|g| g.is_finite());
+                let at = Where {
+                    round,
+                    epoch,
+                    batch: b,
+                    phase: "training",
+                    best_epoch: stopping.best_epoch(),
+                };
+                let value = guard(estimator, &best_params, evaluated, finite_grad, at)?;
                 if let Some(max) = cfg.clip_max_norm {
                     clip_grad_norm(&mut grad, max);
                 }
@@ -379,18 +412,15 @@ impl Trainer {
             let mut val_sum = 0.0;
             for b in 0..val_batches {
                 let batch = buffers.fill(data, &val_idx[b * val_bs..(b + 1) * val_bs]);
-                let value = loss.evaluate(estimator, &mut ws, &batch, rng, None)?;
-                if !value.is_finite() {
-                    estimator.params_mut().copy_from_slice(&best_params);
-                    return Err(SnpeError::NonFiniteLoss {
-                        value,
-                        round,
-                        epoch,
-                        batch: b,
-                        phase: "validation",
-                        best_epoch: stopping.best_epoch(),
-                    });
-                }
+                let evaluated = loss.evaluate(estimator, &mut ws, &batch, rng, None);
+                let at = Where {
+                    round,
+                    epoch,
+                    batch: b,
+                    phase: "validation",
+                    best_epoch: stopping.best_epoch(),
+                };
+                let value = guard(estimator, &best_params, evaluated, true, at)?;
                 val_sum += value;
             }
             let val_loss = val_sum / val_batches as f64;

@@ -64,6 +64,7 @@ struct Scripted {
     epoch: usize,
     seen: Vec<f64>,
     nan_at: Option<usize>,
+    err_at: Option<usize>,
 }
 
 impl Loss<Gaussian> for Scripted {
@@ -84,10 +85,18 @@ impl Loss<Gaussian> for Scripted {
                 if self.nan_at == Some(self.epoch + 1) {
                     return Ok(f64::NAN);
                 }
+
                 Ok(0.0)
             }
             None => {
                 self.epoch += 1;
+                if self.err_at == Some(self.epoch) {
+                    // Fails in validation, after this epoch's training steps.
+                    return Err(SnpeError::InvalidConfig {
+                        name: "scripted",
+                        message: "failure".into(),
+                    });
+                }
                 self.seen.push(est.params[0]);
                 Ok(self.curve[self.epoch - 1])
             }
@@ -112,6 +121,7 @@ fn trainer_stops_at_best_plus_patience_and_restores_the_best_weights() {
         epoch: 0,
         seen: vec![],
         nan_at: None,
+        err_at: None,
     };
     let mut epochs_seen = 0;
     let mut obs = |_: &simfer_snpe::EpochReport| epochs_seen += 1;
@@ -149,6 +159,7 @@ fn epoch_cap_is_exact_and_keeps_the_best() {
         epoch: 0,
         seen: vec![],
         nan_at: None,
+        err_at: None,
     };
     let cfg = TrainingConfig {
         max_num_epochs: Some(10),
@@ -175,6 +186,7 @@ fn non_finite_loss_is_an_error_naming_where_and_keeps_the_best_weights() {
         epoch: 0,
         seen: vec![],
         nan_at: Some(5),
+        err_at: None,
     };
     let err = Trainer::new(TrainingConfig::default())
         .unwrap()
@@ -202,6 +214,7 @@ fn non_finite_loss_is_an_error_naming_where_and_keeps_the_best_weights() {
                 epoch: 0,
                 seen: vec![],
                 nan_at: Some(1),
+                err_at: None,
             },
             &data,
             &split,
@@ -350,4 +363,28 @@ fn atomic_loss_on_proposal_data_recovers_the_true_posterior() {
         .unwrap();
     let ml_var = (2.0 * ml.params[2]).exp();
     assert!((ml_var - 0.0976).abs() < 0.015, "ML variance {ml_var}");
+}
+
+#[test]
+fn any_error_during_training_restores_the_best_weights() {
+    let data = tiny_data(50);
+    let mut rng = rng_from_seed(2);
+    let split = DataSplit::random(50, 0.1, &mut rng).unwrap();
+    let mut est = Gaussian::new(1, 1, vec![0.0, 0.0, 0.0]);
+    let mut loss = Scripted {
+        curve: scripted_curve(),
+        epoch: 0,
+        seen: vec![],
+        nan_at: None,
+        err_at: Some(6),
+    };
+    let err = Trainer::new(TrainingConfig::default())
+        .unwrap()
+        .train(&mut est, &mut loss, &data, &split, 0, &mut rng, None)
+        .unwrap_err();
+    assert!(err.to_string().contains("failure"), "{err}");
+    // Epoch 6 took a training step before failing in validation; the weights are those
+    // of the best epoch, 5, not the stepped ones.
+    assert_eq!(loss.seen.len(), 5);
+    assert_eq!(est.params[0], loss.seen[4]);
 }
