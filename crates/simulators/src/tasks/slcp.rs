@@ -237,11 +237,14 @@ const JITTER: f64 = 1e-6;
 /// coordinates `(u, ln|θ3|, ln|θ4|, θ5)` with `m = x̄ + ½ L u`, `L Lᵀ = Σ`, `x̄` the mean of
 /// the four points (with the Jacobians in the density): the non-centred u removes the
 /// funnel between the mean and the scales, and the log scales make the scales' heavy tail
-/// easy to explore. The diagnostics are computed on `(θ1, θ2, |θ3|, |θ4|, θ5)`. On the folded space,
-/// `(|θ3|, |θ4|, θ5) ↦ Σ` is one-to-one, and a Gaussian likelihood has a single maximum in
-/// `(m, Σ)`, so no mode is left by construction; each chain still starts from its own
-/// importance resample of 10 000 prior draws (weights ∝ likelihood), and R̂ compares the
-/// chains, so a mode missed by some chains would fail the check rather than go unnoticed.
+/// easy to explore. The diagnostics are computed on `(θ1, θ2, |θ3|, |θ4|, θ5)`.
+///
+/// **No other modes.** On the folded space `(|θ3|, |θ4|, θ5) ↦ Σ` is one-to-one (for
+/// |θ3|, |θ4| > 0), and the Gaussian likelihood of four points has a single maximum in
+/// `(m, Σ)`, so the folded posterior has a single interior mode (the prior box can only cut
+/// it). Each chain still starts from its own importance resample of 10 000 prior draws
+/// (weights ∝ likelihood), and R̂ compares the chains, so a mode missed by some chains would
+/// fail the check rather than go unnoticed.
 ///
 /// ```
 /// use simfer_simulators::tasks::SlcpPosterior;

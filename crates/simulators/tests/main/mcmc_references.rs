@@ -240,6 +240,16 @@ fn bernoulli_glm_raw_gives_the_same_samples_as_bernoulli_glm() {
     let a = raw.sample(1000, &mut rng_from_seed(8)).unwrap();
     let b = summary.sample(1000, &mut rng_from_seed(8)).unwrap();
     assert_eq!(a, b);
+    // All-zero and all-one responses are extreme but valid observations.
+    for value in [0.0, 1.0] {
+        let p = BernoulliGlmPosterior::from_responses(&[value; 100]).unwrap();
+        let (samples, d) = p
+            .sample_with_diagnostics(200, &mut rng_from_seed(1))
+            .unwrap();
+        assert!(d.max_rhat() <= 1.01 && samples.iter().all(|v| v.is_finite()));
+        // The intercept follows the responses.
+        assert_eq!(p.mode()[0] > 0.0, value == 1.0);
+    }
     let p = BernoulliGlmPosterior::from_responses(&y).unwrap();
     for (found, expected) in p.statistics().iter().zip(&s) {
         assert!((found - expected).abs() < 1e-12);
