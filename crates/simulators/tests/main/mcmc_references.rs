@@ -20,6 +20,9 @@ use crate::glm_and_slcp::{design_matrix, prior_precision};
 /// Self-normalized importance-sampling estimates from values (one per column) and their
 /// log weights.
 struct Weighted {
+    values: DMatrix<f64>,
+    /// Normalized weights.
+    weights: Vec<f64>,
     mean: DVector<f64>,
     cov: DMatrix<f64>,
     /// The variance of each centred product `(θ_i − μ_i)(θ_j − μ_j)`, for the standard
@@ -50,10 +53,25 @@ fn weighted_moments(values: &DMatrix<f64>, log_w: &[f64]) -> Weighted {
         product_var += (&r * r.transpose() - &cov).map(|v| v * v) * (*wi / sum);
     }
     Weighted {
+        values: values.clone(),
+        weights: w.iter().map(|v| v / sum).collect(),
         mean,
         cov,
         product_var,
         ess,
+    }
+}
+
+impl Weighted {
+    /// The estimated probability that coordinate `i` is at most `x`.
+    fn cdf(&self, i: usize, x: f64) -> f64 {
+        self.values
+            .row(i)
+            .iter()
+            .zip(&self.weights)
+            .filter(|(v, _)| **v <= x)
+            .map(|(_, w)| w)
+            .sum()
     }
 }
 
@@ -81,7 +99,9 @@ fn parallel_importance(
 }
 
 /// Asserts that the sample mean and covariance of `samples` (n approximately independent
-/// MCMC draws) match the importance-sampling estimates, within 4.5 combined standard errors.
+/// MCMC draws) match the importance-sampling estimates, and that the MCMC quantiles at
+/// 2.5 %, 25 %, 50 %, 75 % and 97.5 % of each coordinate have those probabilities under
+/// importance sampling, all within 4.5 combined standard errors.
 ///
 /// The standard error of a covariance entry uses the variance of the centred products (the
 /// larger of the MCMC and the IS estimate), not the Gaussian formula: the slcp marginals
@@ -109,6 +129,17 @@ fn assert_moments_match(what: &str, samples: &DMatrix<f64>, is: &Weighted) {
                 "{what}: cov[({i}, {j})] MCMC {} vs IS {} (se {se})",
                 mcmc.cov[(i, j)],
                 is.cov[(i, j)]
+            );
+        }
+        let mut sorted: Vec<f64> = samples.row(i).iter().copied().collect();
+        sorted.sort_unstable_by(f64::total_cmp);
+        for level in [0.025, 0.25, 0.5, 0.75, 0.975] {
+            let q = sorted[(level * n) as usize - 1];
+            let p = is.cdf(i, q);
+            let se = (level * (1.0 - level) * inv).sqrt();
+            assert!(
+                (p - level).abs() < 4.5 * se,
+                "{what}: coordinate {i}: the MCMC {level} quantile {q} has IS probability {p}"
             );
         }
     }
