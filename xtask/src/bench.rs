@@ -13,8 +13,9 @@
 //! round; the reference library's default MAF and training settings; `samples` posterior
 //! samples from `derive_rng(k, STREAM_SAMPLES)`.
 //!
-//! **Scores.** Reference samples of observation `k` come from the task's
-//! `reference_posterior(x_o)` with the generator `derive_rng(OBSERVATION_SEED, 2⁴⁰ + k)`;
+//! **Scores.** Reference samples of observation `k` come from [`reference_samples`] (the
+//! task's exact sampler, or MCMC on the exact likelihood with its convergence diagnostics)
+//! with the generator `derive_rng(OBSERVATION_SEED, 2⁴⁰ + k)`;
 //! C2ST as the benchmark defines it (simfer-analysis' `c2st`, seed `k`; at most 200 epochs
 //! per fold, scikit-learn's default, where sbibm allows 10,000). Every run also gets the
 //! posterior-predictive distance of [`crate::predictive`], the only score of tasks without
@@ -37,6 +38,7 @@ use crate::infer::{
     load_task, simulate_observation,
 };
 use crate::predictive::{Predictive, predictive_distance};
+use crate::reference::{ReferenceInfo, reference_samples};
 
 /// Seed of the benchmark observations and reference samples.
 pub const OBSERVATION_SEED: u64 = 2021;
@@ -218,6 +220,8 @@ pub struct ObservationRecord {
     pub attempts: u64,
     /// Whether reference samples exist for this observation.
     pub reference: bool,
+    /// How they were drawn (exact sampler, or MCMC and its diagnostics).
+    pub reference_info: Option<ReferenceInfo>,
     /// Why the reference sampler failed, if it did.
     pub reference_error: Option<String>,
     /// Seconds drawing the reference samples.
@@ -379,19 +383,13 @@ pub fn bench(args: &BenchArgs) -> Result<Report> {
         for k in 1..=args.observations {
             let (theta_true, x_o, attempts) = observation(entry, task.as_ref(), k)?;
             let t = Instant::now();
-            let reference = task.reference_posterior(&x_o).map(|r| {
-                r.and_then(|r| {
-                    r.sample(
-                        args.samples,
-                        &mut derive_rng(OBSERVATION_SEED, (1 << 40) + k as u64),
-                    )
-                })
-            });
+            let mut rng = derive_rng(OBSERVATION_SEED, (1 << 40) + k as u64);
+            let reference = reference_samples(task.as_ref(), &x_o, args.samples, &mut rng);
             let seconds_reference = t.elapsed().as_secs_f64();
-            let (reference, reference_error) = match reference {
-                None => (None, None),
-                Some(Ok(r)) => (Some(r), None),
-                Some(Err(e)) => (None, Some(e.to_string())),
+            let (reference, reference_info, reference_error) = match reference {
+                None => (None, None, None),
+                Some(Ok((r, info))) => (Some(r), Some(info), None),
+                Some(Err(e)) => (None, None, Some(format!("{e:#}"))),
             };
             if let (true, Some(r)) = (args.keep_samples, &reference) {
                 let path = samples_dir.join(format!("{}_obs{k}_reference.csv", entry.name));
@@ -405,6 +403,7 @@ pub fn bench(args: &BenchArgs) -> Result<Report> {
                 x_o: x_o.clone(),
                 attempts,
                 reference: reference.is_some(),
+                reference_info,
                 reference_error,
                 seconds_reference,
             });
@@ -512,7 +511,7 @@ fn run_case(case: &Case<'_>, args: &BenchArgs) -> (RunRecord, Option<DMatrix<f64
     }
     let t = Instant::now();
     match predictive_distance(
-        case.task.simulator().as_ref(),
+        case.task,
         &outcome.samples,
         case.x_o,
         case.theta_true,

@@ -167,6 +167,7 @@ pub fn infer(
         ..SnpeConfig::default()
     };
     config.training.max_num_epochs = settings.max_epochs;
+    config.sampling.progress = settings.progress;
     let run = run_snpe(
         prior,
         simulator.as_ref(),

@@ -24,6 +24,7 @@ pub mod files;
 pub mod infer;
 pub mod predictive;
 pub mod published;
+pub mod reference;
 pub mod report;
 pub mod run;
 

@@ -1,10 +1,10 @@
 //! The posterior-predictive distance: the score of tasks without reference samples.
 //!
-//! `n` posterior samples are simulated (seeded). If the true θ is known, `n` simulations at
-//! θ_true give the simulator's own spread there; every simulation and x_o are divided, per
-//! dimension, by the standard deviation of those simulations at θ_true (by that of the
-//! posterior-predictive simulations when θ_true is unknown; a dimension without spread is
-//! left unscaled). We report
+//! `n` posterior samples are simulated (seeded), and so are `n` draws from the prior (the
+//! prior predictive) and, if the true θ is known, `n` simulations at θ_true. Every
+//! simulation and x_o are divided, per dimension, by the standard deviation of the
+//! prior-predictive simulations (a dimension without spread is left unscaled), a yardstick
+//! that depends on the task only. We report
 //!
 //! - `median_distance`: the median Euclidean distance of the scaled posterior-predictive
 //!   simulations to the scaled x_o;
@@ -21,7 +21,8 @@ use anyhow::Result;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 use simfer_analysis::{MmdBandwidth, mmd_squared};
-use simfer_simulators::{SimulationOptions, Simulator, simulate_batch};
+use simfer_distributions::derive_rng;
+use simfer_simulators::{SimulationOptions, Task, simulate_batch};
 
 /// The posterior-predictive distance of one run (see the module documentation).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,13 +40,14 @@ pub struct Predictive {
 }
 
 /// Computes the [`Predictive`] distance of `samples` (`theta_dim × m`; the first
-/// `min(n, m)` are simulated) at `x_o`, with simulations seeded by `seed` (posterior
-/// samples) and `seed + 1` (θ_true).
+/// `min(n, m)` are simulated) at `x_o` for `task`. The posterior-predictive simulations
+/// use the seed `seed`, those at θ_true `seed + 1`, and the prior draws and their
+/// simulations the generator `derive_rng(seed, 2)` and the seed `seed + 2`.
 ///
 /// # Errors
 /// Simulator errors; all posterior-predictive simulations invalid.
 pub fn predictive_distance(
-    simulator: &dyn Simulator,
+    task: &dyn Task,
     samples: &DMatrix<f64>,
     x_o: &[f64],
     theta_true: Option<&[f64]>,
@@ -53,33 +55,41 @@ pub fn predictive_distance(
     seed: u64,
 ) -> Result<Predictive> {
     let n = n.min(samples.ncols());
-    let options = |s: u64| SimulationOptions::with_seed(s).with_progress(false);
-    let pp = simulate_batch(
-        simulator,
-        &samples.columns(0, n).into_owned(),
-        &options(seed),
-    )?;
+    let simulator = task.simulator();
+    let simulate = |theta: &DMatrix<f64>, s: u64| {
+        simulate_batch(
+            simulator.as_ref(),
+            theta,
+            &SimulationOptions::with_seed(s).with_progress(false),
+        )
+    };
+    let pp = simulate(&samples.columns(0, n).into_owned(), seed)?;
     let invalid = pp.invalid.num_invalid();
     let (_, pp_x) = pp.valid();
     anyhow::ensure!(
         pp_x.ncols() > 1,
         "{invalid} of {n} posterior-predictive simulations are invalid"
     );
-    let truth = match theta_true {
-        Some(theta) => {
-            let thetas = DMatrix::from_fn(theta.len(), n, |i, _| theta[i]);
-            let (_, x) =
-                simulate_batch(simulator, &thetas, &options(seed.wrapping_add(1)))?.valid();
-            (x.ncols() > 1).then_some(x)
-        }
-        None => None,
+    let prior_theta = task.prior().sample_batch(n, &mut derive_rng(seed, 2));
+    let (_, prior_x) = simulate(&prior_theta, seed.wrapping_add(2))?.valid();
+    let scale = if prior_x.ncols() > 1 {
+        std_per_row(&prior_x)
+    } else {
+        vec![1.0; x_o.len()]
     };
-    let scale = std_per_row(truth.as_ref().unwrap_or(&pp_x));
     let scaled =
         |m: &DMatrix<f64>| DMatrix::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)] / scale[i]);
     let x_o_scaled: Vec<f64> = x_o.iter().zip(&scale).map(|(v, s)| v / s).collect();
     let pp_scaled = scaled(&pp_x);
     let median_distance = median_distance_to(&pp_scaled, &x_o_scaled);
+    let truth = match theta_true {
+        Some(theta) => {
+            let thetas = DMatrix::from_fn(theta.len(), n, |i, _| theta[i]);
+            let (_, x) = simulate(&thetas, seed.wrapping_add(1))?.valid();
+            (x.ncols() > 1).then_some(x)
+        }
+        None => None,
+    };
     let (true_median_distance, mmd2) = match &truth {
         Some(t) => {
             let t_scaled = scaled(t);
@@ -133,7 +143,6 @@ fn median_distance_to(m: &DMatrix<f64>, x: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use simfer_simulators::FnSimulator;
 
     #[test]
     fn helpers_match_direct_formulas() {
@@ -148,31 +157,33 @@ mod tests {
 
     #[test]
     fn a_posterior_at_the_truth_scores_near_the_floor_and_a_shifted_one_does_not() {
-        // x = θ + ε, ε ~ N(0, 1) in 2-D: simulations at θ_true have unit spread, so the
-        // scaled distance of x ~ N(θ, I) to x_o = θ is chi-distributed with 2 degrees of
-        // freedom (median √(2 ln 2) ≈ 1.177) when x_o sits at θ.
-        let sim = FnSimulator::new(2, 2, |theta: &[f64], rng: &mut dyn rand::RngCore| {
-            theta
-                .iter()
-                .map(|t| {
-                    let z: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, rng);
-                    t + z
-                })
-                .collect::<Vec<f64>>()
-        });
-        let theta = [0.5, -0.5];
-        let at_truth = DMatrix::from_fn(2, 2000, |i, _| theta[i]);
-        let p = predictive_distance(&sim, &at_truth, &theta, Some(&theta), 2000, 3).unwrap();
-        let chi2_median = (2.0 * 2f64.ln()).sqrt();
-        assert!((p.median_distance - chi2_median).abs() < 0.06, "{p:?}");
+        // linear_gaussian (3-D): x = θ + 1 + 0.1·ε with θ ~ U(−2, 2)³, so the prior
+        // predictive has the variance 4/3 + 0.01 per dimension, and the scaled distance of a
+        // simulation at θ to x_o = θ + 1 is 0.1·‖ε‖/√(4/3 + 0.01): 0.1/√(4/3 + 0.01) times a
+        // chi variable with 3 degrees of freedom (median 1.5382).
+        let task = simfer_simulators::task("linear_gaussian").unwrap();
+        let theta = [0.5, -0.5, 1.0];
+        let x_o: Vec<f64> = theta.iter().map(|t| t + 1.0).collect();
+        let at_truth = DMatrix::from_fn(3, 2000, |i, _| theta[i]);
+        let p = predictive_distance(task.as_ref(), &at_truth, &x_o, Some(&theta), 2000, 3).unwrap();
+        let expected = 0.1 / (4.0f64 / 3.0 + 0.01).sqrt() * 1.5382;
+        // Sampling error of a median of 2000 draws, and of the estimated scale: ~3 %.
+        assert!(
+            (p.median_distance / expected - 1.0).abs() < 0.05,
+            "{p:?} vs {expected}"
+        );
         let floor = p.true_median_distance.unwrap();
-        assert!((floor - chi2_median).abs() < 0.06, "{p:?}");
+        assert!((floor / expected - 1.0).abs() < 0.05, "{p:?} vs {expected}");
         assert!(p.mmd2.unwrap().abs() < 0.01, "{p:?}");
         assert_eq!((p.simulations, p.invalid), (2000, 0));
 
-        let shifted = at_truth.add_scalar(2.0);
-        let q = predictive_distance(&sim, &shifted, &theta, Some(&theta), 2000, 3).unwrap();
-        assert!(q.median_distance > 2.0 * p.median_distance, "{q:?}");
+        let shifted = at_truth.add_scalar(0.3);
+        let q = predictive_distance(task.as_ref(), &shifted, &x_o, Some(&theta), 2000, 3).unwrap();
+        assert!(q.median_distance > 3.0 * p.median_distance, "{q:?}");
         assert!(q.mmd2.unwrap() > 0.1, "{q:?}");
+        // Without θ_true: no floor, no MMD.
+        let r = predictive_distance(task.as_ref(), &shifted, &x_o, None, 500, 3).unwrap();
+        assert_eq!((r.true_median_distance, r.mmd2), (None, None));
+        assert_eq!(r.simulations, 500);
     }
 }

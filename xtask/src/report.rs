@@ -313,29 +313,66 @@ fn tutorial_section(report: &Report, md: &mut String) {
 }
 
 fn references_section(report: &Report, md: &mut String) {
-    let mut with = Vec::new();
-    let mut without = Vec::new();
+    let (mut exact, mut mcmc, mut without) = (Vec::new(), Vec::new(), Vec::new());
     for o in &report.observations {
-        let list = if o.reference { &mut with } else { &mut without };
+        let list = match o.reference_info.as_ref().map(|i| i.kind.as_str()) {
+            Some("mcmc") => &mut mcmc,
+            Some(_) => &mut exact,
+            None => &mut without,
+        };
         if !list.contains(&o.entry) {
             list.push(o.entry.clone());
         }
     }
-    let _ = writeln!(md, "## Reference samples\n");
+    let names = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
     let _ = writeln!(
         md,
-        "With reference samples (C2ST): {}.  \nWithout (posterior-predictive distance only): {}.",
-        if with.is_empty() {
-            "none".into()
-        } else {
-            with.join(", ")
-        },
-        if without.is_empty() {
-            "none".into()
-        } else {
-            without.join(", ")
-        },
+        "## Reference samples
+"
     );
+    let _ = writeln!(
+        md,
+        "Exact samplers: {}.  \nMCMC on the exact likelihood: {}.  \nNone (posterior-predictive \
+         distance only): {}.\n",
+        names(&exact),
+        names(&mcmc),
+        names(&without)
+    );
+    let runs: Vec<_> = report
+        .observations
+        .iter()
+        .filter_map(|o| Some((o, o.reference_info.as_ref()?.mcmc.as_ref()?)))
+        .collect();
+    if !runs.is_empty() {
+        let _ = writeln!(
+            md,
+            "MCMC references passed their convergence checks (split-R̂ ≤ 1.01, bulk and tail ESS \
+             ≥ the number of samples):\n\n| task | obs | chains × iterations (+ warm-up) | \
+             acceptance | max R̂ | min ESS | seconds |\n|---|---|---|---|---|---|---|"
+        );
+        for (o, m) in runs {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} × {} (+ {}) | {:.3} | {:.4} | {:.0} | {:.1} |",
+                o.entry,
+                o.index,
+                m.chains,
+                m.iterations,
+                m.warmup,
+                m.acceptance_rate,
+                m.max_rhat,
+                m.min_ess,
+                o.seconds_reference
+            );
+        }
+        let _ = writeln!(md);
+    }
     for o in report
         .observations
         .iter()
@@ -365,10 +402,10 @@ fn predictive_section(report: &Report, md: &mut String) {
         md,
         "## Posterior-predictive distance (runs without C2ST)\n\n{} posterior samples are \
          simulated; simulations and x_o are scaled per dimension by the standard deviation of \
-         as many simulations at θ_true. Median distance: the median Euclidean distance of the \
-         scaled posterior-predictive simulations to x_o; floor: the same for the simulations \
-         at θ_true; MMD²: between the two sets (median-heuristic bandwidth). Smaller is \
-         better; mean over the observations.\n",
+         as many prior-predictive simulations. Median distance: the median Euclidean distance \
+         of the scaled posterior-predictive simulations to x_o; floor: the same for as many \
+         simulations at θ_true; MMD²: between those two sets (median-heuristic bandwidth). \
+         Smaller is better; mean over the observations.\n",
         report.settings.predictive_samples
     );
     let _ = writeln!(
@@ -543,6 +580,10 @@ mod tests {
                 x_o: vec![0.0, 0.1],
                 attempts: 0,
                 reference: true,
+                reference_info: Some(crate::reference::ReferenceInfo {
+                    kind: "exact".into(),
+                    mcmc: None,
+                }),
                 reference_error: None,
                 seconds_reference: 0.0,
             }],

@@ -18,6 +18,7 @@ use crate::infer::{
     InferenceSettings, PhaseSeconds, RoundSummary, STREAM_OBSERVATION, derived_seed, infer,
     load_task, mean_std, simulate_observation,
 };
+use crate::reference::reference_samples;
 
 /// Stream (of the run's seed) of the reference samples for `--c2st`.
 const STREAM_REFERENCE: u64 = (1 << 40) + 4;
@@ -149,14 +150,14 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
 
     let t = Instant::now();
     let c2st_score = if args.c2st {
-        match task.reference_posterior(&observation.x_o) {
+        let mut rng = derive_rng(args.seed, STREAM_REFERENCE);
+        match reference_samples(task.as_ref(), &observation.x_o, args.samples, &mut rng) {
             None => {
                 eprintln!("no reference posterior for {}: C2ST skipped", task.name());
                 None
             }
             Some(reference) => {
-                let reference = reference?
-                    .sample(args.samples, &mut derive_rng(args.seed, STREAM_REFERENCE))?;
+                let (reference, _) = reference?;
                 let options = C2stOptions {
                     seed: args.seed,
                     ..C2stOptions::default()
