@@ -373,11 +373,12 @@ fn references_section(report: &Report, md: &mut String) {
         }
         let _ = writeln!(md);
     }
-    for o in report
+    let failures: Vec<_> = report
         .observations
         .iter()
         .filter(|o| o.reference_error.is_some())
-    {
+        .collect();
+    for o in &failures {
         let _ = writeln!(
             md,
             "- {} observation {}: the reference sampler failed: {}",
@@ -386,7 +387,9 @@ fn references_section(report: &Report, md: &mut String) {
             o.reference_error.as_deref().unwrap_or_default()
         );
     }
-    let _ = writeln!(md);
+    if !failures.is_empty() {
+        let _ = writeln!(md);
+    }
 }
 
 fn predictive_section(report: &Report, md: &mut String) {
@@ -617,6 +620,7 @@ mod tests {
         assert!(md.contains("2 comparison(s), worse in 0"), "{md}");
         assert!(md.contains("Nowhere"), "{md}");
         assert!(md.contains("## The tutorial"), "{md}");
+        assert!(!md.contains("\n\n\n"), "no double blank lines:\n{md}");
         // Every table row has as many cells as its header.
         for table in md.split("\n\n").filter(|t| t.starts_with('|')) {
             let cells: Vec<usize> = table
