@@ -22,6 +22,12 @@ pub const STREAM_OBSERVATION: u64 = (1 << 40) + 1;
 pub const STREAM_SAMPLES: u64 = (1 << 40) + 2;
 /// Stream of the seed of the posterior-predictive simulations.
 pub const STREAM_PREDICTIVE: u64 = (1 << 40) + 3;
+/// Streams `STREAM_ACCEPTANCE + r` of the acceptance-rate estimate of round `r`.
+pub const STREAM_ACCEPTANCE: u64 = (1 << 41) + (1 << 20);
+
+/// Accepted samples behind the acceptance rate of each round but the last (enough for a
+/// diagnostic: the standard error of a rate p is about p·√((1 − p)/1000)).
+pub const ACCEPTANCE_SAMPLES: usize = 1000;
 
 /// The task called `name`; `dim` sets the dimension of linear_gaussian (other tasks have
 /// fixed dimensions and reject it).
@@ -111,8 +117,9 @@ pub struct RoundSummary {
     pub best_validation_loss: f64,
     /// Why training stopped.
     pub stop_reason: String,
-    /// Estimated mass of this round's posterior inside the prior's support (the acceptance
-    /// rate of its rejection sampling), or `None` if it could not be estimated.
+    /// Estimated mass of this round's posterior inside the prior's support: the acceptance
+    /// rate of its rejection sampling, from [`ACCEPTANCE_SAMPLES`] accepted samples (for the
+    /// last round, from the final samples), or `None` if the sampling budget ran out.
     pub acceptance_rate: Option<f64>,
     /// Seconds proposing and simulating.
     pub seconds_simulate: f64,
@@ -207,7 +214,15 @@ pub fn infer(
             best_epoch: r.history.best_epoch,
             best_validation_loss: r.history.best_validation_loss,
             stop_reason: r.history.stop_reason.to_string(),
-            acceptance_rate: posterior.acceptance_rate(None).ok(),
+            acceptance_rate: if r.round + 1 == run.rounds.len() {
+                Some(stats.acceptance_rate())
+            } else {
+                let mut rng = derive_rng(settings.seed, STREAM_ACCEPTANCE + r.round as u64);
+                posterior
+                    .sample_with_stats(ACCEPTANCE_SAMPLES, None, &mut rng)
+                    .ok()
+                    .map(|(_, stats)| stats.acceptance_rate())
+            },
             seconds_simulate: r.seconds_simulate,
             seconds_train: r.seconds_train,
         })
