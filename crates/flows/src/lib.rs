@@ -56,9 +56,11 @@ pub mod linalg;
 pub mod made;
 pub mod maf;
 pub mod optim;
+pub mod precision;
 
 pub use error::FlowError;
 pub use estimator::ConditionalDensityEstimator;
 pub use layers::{Activation, Dense, MaskedDense};
 pub use maf::{Maf, MafConfig, MafWorkspace, Standardization};
 pub use optim::{Adam, clip_grad_norm};
+pub use precision::{Precision, Real};
