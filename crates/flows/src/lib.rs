@@ -57,6 +57,7 @@ pub mod made;
 pub mod maf;
 pub mod optim;
 pub mod precision;
+mod sgemm;
 
 pub use error::FlowError;
 pub use estimator::ConditionalDensityEstimator;

@@ -67,6 +67,9 @@ pub fn gemm<T: Real>(
         small_gemm(m, n, k, alpha, a, op_a, b, op_b, beta, c);
         return;
     }
+    if T::gemm_tiled(m, n, k, alpha, a, op_a, b, op_b, beta, c) {
+        return;
+    }
     let av = strided(a, m, k, op_a);
     let bv = strided(b, k, n, op_b);
     let mut cv = DMatrixViewMut::from_slice(&mut c[..m * n], m, n);

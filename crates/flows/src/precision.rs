@@ -17,6 +17,7 @@ use nalgebra::RealField;
 use serde::{Deserialize, Serialize};
 
 use crate::fastmath;
+use crate::linalg::Op;
 
 /// The floating-point type a [`Maf`](crate::Maf)'s training passes compute in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,6 +60,24 @@ pub trait Real: RealField + Copy + Default + Send + Sync + sealed::Sealed {
     fn fast_softplus(self) -> Self;
     /// `ln(self)`.
     fn fast_ln(self) -> Self;
+    /// The large-product path of [`gemm`](crate::linalg::gemm) specific to this type;
+    /// `false` where there is none (nalgebra's `gemm` is used then).
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_tiled(
+        _m: usize,
+        _n: usize,
+        _k: usize,
+        _alpha: Self,
+        _a: &[Self],
+        _op_a: Op,
+        _b: &[Self],
+        _op_b: Op,
+        _beta: Self,
+        _c: &mut [Self],
+    ) -> bool {
+        false
+    }
 }
 
 impl Real for f64 {
@@ -128,5 +147,20 @@ impl Real for f32 {
     #[inline(always)]
     fn fast_ln(self) -> Self {
         fastmath::ln_f32(self)
+    }
+    #[inline]
+    fn gemm_tiled(
+        m: usize,
+        n: usize,
+        k: usize,
+        alpha: f32,
+        a: &[f32],
+        op_a: Op,
+        b: &[f32],
+        op_b: Op,
+        beta: f32,
+        c: &mut [f32],
+    ) -> bool {
+        crate::sgemm::sgemm_fma(m, n, k, alpha, a, op_a, b, op_b, beta, c)
     }
 }
