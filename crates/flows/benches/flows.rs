@@ -315,8 +315,13 @@ fn bench_train_step_cpu(cr: &mut Criterion<CpuTime>) {
     g.finish();
 }
 
+/// Evaluation (always f64): the forward pass of 10,000 columns in f64 (what `log_prob`
+/// runs) and sampling.
 fn bench_log_prob_and_sample(cr: &mut Criterion) {
-    let cfg = MafConfig::default();
+    let cfg = MafConfig {
+        precision: Precision::F64,
+        ..MafConfig::default()
+    };
     let mut g = cr.benchmark_group("eval");
     g.sample_size(20);
     let (d, c, n) = (3, 3, 10_000);
