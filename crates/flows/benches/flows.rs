@@ -220,6 +220,15 @@ fn bench_tanh(cr: &mut Criterion) {
             black_box(&y);
         })
     });
+    let x32: Vec<f32> = x.iter().map(|v| *v as f32).collect();
+    let mut y32 = x32.clone();
+    g.bench_function("fastmath_f32", |b| {
+        b.iter(|| {
+            y32.copy_from_slice(&x32);
+            simfer_flows::fastmath::tanh_inplace(&mut y32);
+            black_box(&y32);
+        })
+    });
     g.finish();
 }
 

@@ -207,21 +207,36 @@ fn small_k<T: Real, const K: usize>(
 ) {
     let zero = T::of(0.0);
     let cols: [&[T]; K] = std::array::from_fn(|l| &a[l * m..(l + 1) * m]);
-    for j in 0..n {
-        let coef: [T; K] = std::array::from_fn(|l| {
-            alpha
-                * match op_b {
-                    Op::N => b[l + j * K],
-                    Op::T => b[j + l * n],
+    let coef_at = |j: usize, l: usize| {
+        alpha
+            * match op_b {
+                Op::N => b[l + j * K],
+                Op::T => b[j + l * n],
+            }
+    };
+    if beta == zero {
+        // The same sums in the same order as below, one pass per term so that each
+        // pass vectorizes.
+        for (j, cj) in c[..m * n].chunks_exact_mut(m).enumerate() {
+            cj.fill(zero);
+            for (l, col) in cols.iter().enumerate() {
+                let coef = coef_at(j, l);
+                for (ci, ai) in cj.iter_mut().zip(*col) {
+                    *ci += coef * *ai;
                 }
-        });
+            }
+        }
+        return;
+    }
+    for j in 0..n {
+        let coef: [T; K] = std::array::from_fn(|l| coef_at(j, l));
         let cj = &mut c[j * m..(j + 1) * m];
         for (i, ci) in cj.iter_mut().enumerate() {
             let mut s = zero;
             for l in 0..K {
                 s += coef[l] * cols[l][i];
             }
-            *ci = if beta == zero { s } else { beta * *ci + s };
+            *ci = beta * *ci + s;
         }
     }
 }
