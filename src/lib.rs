@@ -21,6 +21,11 @@ pub use simfer_inference as inference;
 pub use simfer_simulators as simulators;
 pub use simfer_snpe as snpe;
 
+/// The README's code samples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// The most used items, for `use simfer::prelude::*`.
 pub mod prelude {
     pub use simfer_distributions::{

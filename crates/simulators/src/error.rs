@@ -94,6 +94,28 @@ pub enum SimulatorError {
         /// `accepted / proposals`.
         rate: f64,
     },
+    /// An MCMC reference sampler spent its budget without passing its convergence checks.
+    #[error(
+        "MCMC sampling of {what} did not converge within its budget of {iterations} \
+         iterations in each of {chains} chains: {failed}; raise McmcSettings::max_iterations, \
+         or request fewer samples"
+    )]
+    McmcConvergence {
+        /// The distribution being sampled.
+        what: String,
+        /// The checks that failed, with their values and thresholds.
+        failed: String,
+        /// Sampling iterations per chain (the budget).
+        iterations: usize,
+        /// Number of chains.
+        chains: usize,
+        /// The largest split-R̂ over the coordinates.
+        max_rhat: f64,
+        /// The smallest bulk or tail ESS over the coordinates.
+        min_ess: f64,
+        /// The ESS required.
+        required_ess: f64,
+    },
     /// There is no task of that name.
     #[error("unknown task `{name}`; the tasks are: {valid}")]
     UnknownTask {

@@ -8,8 +8,9 @@
 //!   becomes an error naming the θ index.
 //! - [`simulate_for_sbi`] draws θ from a proposal (a prior, or later a posterior) and
 //!   simulates; [`check_sbi_inputs`] checks that a prior and a simulator fit together.
-//! - [`tasks`]: linear_gaussian and the ten sbibm tasks, with reference posteriors where
-//!   they exist in closed form; [`task`] finds one by name.
+//! - [`tasks`]: linear_gaussian and the ten sbibm tasks, with reference posteriors (in
+//!   closed form, by inversion, or by MCMC on the exact likelihood for slcp(_distractors)
+//!   and bernoulli_glm(_raw): [`mcmc`]); [`task`] finds one by name.
 //!
 //! ```
 //! use simfer_simulators::{SimulationOptions, check_sbi_inputs, simulate_for_sbi, task};
@@ -31,12 +32,14 @@
 //! ```
 
 mod error;
+pub mod mcmc;
 mod runner;
 mod simulator;
 mod special;
 pub mod tasks;
 
 pub use error::SimulatorError;
+pub use mcmc::{McmcDiagnostics, McmcSettings};
 pub use runner::{
     InvalidReport, SimulationOptions, Simulations, check_sbi_inputs, simulate_batch,
     simulate_for_sbi,

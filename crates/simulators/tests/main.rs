@@ -7,6 +7,8 @@ mod common;
 mod gaussian_tasks;
 #[path = "main/glm_and_slcp.rs"]
 mod glm_and_slcp;
+#[path = "main/mcmc_references.rs"]
+mod mcmc_references;
 #[path = "main/ode_tasks.rs"]
 mod ode_tasks;
 #[path = "main/registry.rs"]

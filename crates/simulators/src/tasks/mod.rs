@@ -1,10 +1,12 @@
 //! The benchmark tasks: the tutorial's `linear_gaussian` and the ten tasks of the
 //! sbibm suite (Lueckmann et al., 2021), defined exactly as in `spec/benchmark-tasks.md`.
 //!
-//! Each task gives its prior, its simulator, the names of its parameters, and, where an
-//! exact posterior is available without MCMC (linear_gaussian, gaussian_linear,
-//! gaussian_linear_uniform, gaussian_mixture, two_moons), a reference posterior sampler
-//! for an observation x_o. Every task type is itself a [`Simulator`].
+//! Each task gives its prior, its simulator, the names of its parameters, and a reference
+//! posterior sampler for an observation x_o: exact in closed form or by inverting the
+//! simulator (linear_gaussian, gaussian_linear, gaussian_linear_uniform, gaussian_mixture,
+//! two_moons), or by MCMC on the exact likelihood, checked for convergence (slcp,
+//! slcp_distractors, bernoulli_glm, bernoulli_glm_raw; see [`crate::mcmc`]). sir and
+//! lotka_volterra have none. Every task type is itself a [`Simulator`].
 
 use nalgebra::{DMatrix, DVector};
 use rand::RngCore;
@@ -20,15 +22,15 @@ mod reference;
 mod slcp;
 mod two_moons;
 
-pub use bernoulli_glm::BernoulliGlm;
+pub use bernoulli_glm::{BernoulliGlm, BernoulliGlmPosterior};
 pub use gaussian::{GaussianLinear, GaussianLinearUniform, GaussianMixture, LinearGaussian};
 pub use ode::{LotkaVolterra, ODE_TOLERANCE, Sir};
 pub use reference::{GaussianPosterior, TruncatedGaussianMixture};
-pub use slcp::{Slcp, SlcpDistractors};
+pub use slcp::{Slcp, SlcpDistractors, SlcpPosterior};
 pub use two_moons::{TwoMoons, TwoMoonsPosterior};
 
-/// A benchmark task: prior, simulator, parameter names and, where one exists in closed
-/// form, a reference posterior.
+/// A benchmark task: prior, simulator, parameter names and, where one exists, a reference
+/// posterior.
 pub trait Task: Send + Sync {
     /// The task's name, as in [`task_names`].
     fn name(&self) -> &'static str;
@@ -38,10 +40,11 @@ pub trait Task: Send + Sync {
     fn simulator(&self) -> Box<dyn Simulator>;
     /// One name per dimension of θ.
     fn parameter_names(&self) -> Vec<String>;
-    /// An exact posterior sampler for `x_o`, or `None` where the task has none in closed
-    /// form (those need MCMC on the exact likelihood).
+    /// A reference posterior sampler for `x_o`, or `None` where the task has none (sir and
+    /// lotka_volterra, whose likelihoods are not available).
     ///
-    /// The inner `Result` reports an `x_o` of the wrong length or with non-finite values.
+    /// The inner `Result` reports an `x_o` of the wrong length or with non-finite values
+    /// (or, for bernoulli_glm_raw, with values other than 0 and 1).
     fn reference_posterior(
         &self,
         x_o: &[f64],
@@ -59,15 +62,19 @@ pub trait Task: Send + Sync {
     }
 }
 
-/// An exact sampler of a task's posterior for one observation.
+/// A sampler of a task's exact posterior for one observation: independent exact draws, or
+/// (for the MCMC samplers) thinned draws of chains that passed their convergence checks.
 pub trait ReferencePosterior: Send + Sync {
     /// Dimension of θ.
     fn dim(&self) -> usize;
-    /// `n` independent draws, one per column (`dim × n`).
+    /// `n` draws, one per column (`dim × n`): independent, or approximately independent
+    /// for MCMC (their effective sample size is at least `n`).
     ///
     /// # Errors
     /// Samplers that reject have a budget and fail with
-    /// [`SimulatorError::RejectionBudget`] instead of looping forever.
+    /// [`SimulatorError::RejectionBudget`] instead of looping forever; MCMC samplers have a
+    /// budget too and fail with [`SimulatorError::McmcConvergence`] when their chains do
+    /// not pass the convergence checks within it.
     fn sample(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, SimulatorError>;
     /// The posterior mean, where known in closed form.
     fn mean(&self) -> Option<DVector<f64>> {

@@ -20,7 +20,7 @@ fn csv(text: &str) -> Vec<Vec<f64>> {
 }
 
 /// X from the spec, built here from the data file with plain loops.
-fn design_matrix() -> DMatrix<f64> {
+pub fn design_matrix() -> DMatrix<f64> {
     let stim: Vec<f64> = csv(include_str!("../../data/bernoulli_glm_stimulus.csv")).concat();
     let mut x = DMatrix::zeros(100, 10);
     for t in 0..100 {
@@ -74,9 +74,8 @@ fn bernoulli_glm_responses_have_the_logistic_probabilities() {
     }
 }
 
-#[test]
-fn bernoulli_glm_prior_is_the_specified_gaussian() {
-    // B from the spec with explicit loops.
+/// The prior precision B from the spec, with explicit loops.
+pub fn prior_precision() -> DMatrix<f64> {
     let mut f = DMatrix::<f64>::zeros(9, 9);
     for i in 0..9 {
         // (D·D)[i,i] = 1, [i,i−1] = −2, [i,i−2] = 1; plus diag(√(i/9)).
@@ -96,6 +95,12 @@ fn bernoulli_glm_prior_is_the_specified_gaussian() {
             b[(i + 1, j + 1)] = ftf[(i, j)];
         }
     }
+    b
+}
+
+#[test]
+fn bernoulli_glm_prior_is_the_specified_gaussian() {
+    let b = prior_precision();
     assert!((BernoulliGlm::prior_precision() - &b).amax() < 1e-14);
     let prior = BernoulliGlm::summary().prior();
     let theta = [0.3, -0.2, 0.1, 0.0, 0.4, -0.5, 0.2, 0.1, -0.1, 0.05];

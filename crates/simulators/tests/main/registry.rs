@@ -13,11 +13,11 @@ fn all_eleven_tasks_exist_and_fit_together() {
         ("gaussian_linear", 10, 10, true),
         ("gaussian_linear_uniform", 10, 10, true),
         ("two_moons", 2, 2, true),
-        ("slcp", 5, 8, false),
-        ("slcp_distractors", 5, 100, false),
+        ("slcp", 5, 8, true),
+        ("slcp_distractors", 5, 100, true),
         ("gaussian_mixture", 2, 2, true),
-        ("bernoulli_glm", 10, 10, false),
-        ("bernoulli_glm_raw", 10, 100, false),
+        ("bernoulli_glm", 10, 10, true),
+        ("bernoulli_glm_raw", 10, 100, true),
         ("sir", 2, 10, false),
         ("lotka_volterra", 4, 20, false),
     ];
@@ -41,7 +41,7 @@ fn all_eleven_tasks_exist_and_fit_together() {
                 .column_iter()
                 .all(|c| prior.in_support(c.as_slice()))
         );
-        // Reference posteriors exactly where the spec has them.
+        // Reference posteriors for all but sir and lotka_volterra.
         let x_o: Vec<f64> = sims.x.column(0).iter().copied().collect();
         let reference = t.reference_posterior(&x_o);
         assert_eq!(reference.is_some(), has_reference, "{name}");
