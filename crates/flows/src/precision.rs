@@ -22,14 +22,14 @@ use crate::linalg::Op;
 /// The floating-point type a [`Maf`](crate::Maf)'s training passes compute in.
 ///
 /// The default is [`F32`](Self::F32), chosen by measurement (a shared 2-core AMD EPYC
-/// with AVX-512): a training step of the default MAF takes 1.6–1.8× less CPU time than
+/// with AVX-512): a training step of the default MAF takes 1.55–1.9× less CPU time than
 /// in `f64` (D = 3 and 10, batches of 200 and 2000 columns; `cargo bench -p
-/// simfer-flows --bench flows -- train_step`), the multi-round tutorial 1.7× less (1.19 s
-/// against 2.01 s on average over 10 seeds), and the trained posteriors are as accurate:
-/// the tutorial's C2ST against the exact posterior averaged 0.559 in `f32` and 0.561 in
-/// `f64` over the same 10 seeds, with the same number of epochs for most seeds. The
-/// single-precision passes agree with the double-precision ones to about 1e-6
-/// (relative) in log-densities and gradients. (The reference library, on PyTorch,
+/// simfer-flows --bench flows -- train_step`), the multi-round tutorial 1.7× less (1.23 s
+/// against 2.11 s of CPU time on average over 10 seeds), and the trained posteriors are
+/// as accurate: the tutorial's C2ST against the exact posterior averaged 0.559 in `f32`
+/// and 0.561 in `f64` over the same 10 seeds (paired difference −0.002 ± 0.004), with the
+/// same number of epochs for most seeds. The single-precision passes agree with the
+/// double-precision ones to about 1e-6 (relative) in log-densities and gradients. (The reference library, on PyTorch,
 /// trains in single precision too.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Precision {
