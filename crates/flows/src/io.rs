@@ -6,6 +6,10 @@
 //! [`FlowError::VersionMismatch`], and data whose parameters do not fit the stored
 //! architecture fail with [`FlowError::ArchitectureMismatch`]. The binary format stores
 //! the bits of every number, so a loaded flow computes bit-identical log-densities.
+//!
+//! Version 2 added [`MafConfig::precision`](crate::MafConfig::precision) (the training
+//! precision) to the architecture; files of version 1 still load, with the default
+//! precision.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -13,12 +17,17 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FlowError;
-use crate::maf::{Maf, MafData};
+use crate::layers::Activation;
+use crate::maf::{Maf, MafConfig, MafData, Standardization};
+use crate::precision::Precision;
 
 /// The format tag at the start of every saved flow.
 pub const FORMAT_TAG: &str = "simfer-maf";
-/// The version of the saved-flow format this library writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the saved-flow format this library writes. It also reads version 1.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest version this library reads.
+const OLDEST_VERSION: u32 = 1;
 
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -27,7 +36,7 @@ struct Header {
 }
 
 fn check_header(format: &str, version: u32) -> Result<(), FlowError> {
-    if format != FORMAT_TAG || version != FORMAT_VERSION {
+    if format != FORMAT_TAG || !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(FlowError::VersionMismatch {
             expected_format: FORMAT_TAG.into(),
             expected_version: FORMAT_VERSION,
@@ -65,8 +74,13 @@ impl Maf {
             FlowError::Serialization(format!("not a saved flow (no {FORMAT_TAG} header): {e}"))
         })?;
         check_header(&header.format, header.version)?;
-        let data: MafData =
-            postcard::from_bytes(rest).map_err(|e| FlowError::Serialization(e.to_string()))?;
+        let data: MafData = if header.version == 1 {
+            postcard::from_bytes::<MafDataV1>(rest)
+                .map_err(|e| FlowError::Serialization(e.to_string()))?
+                .into()
+        } else {
+            postcard::from_bytes(rest).map_err(|e| FlowError::Serialization(e.to_string()))?
+        };
         Maf::from_data(data)
     }
 
@@ -123,5 +137,52 @@ impl Maf {
         let data: MafData =
             serde_json::from_value(model).map_err(|e| FlowError::Serialization(e.to_string()))?;
         Maf::from_data(data)
+    }
+}
+
+/// [`MafConfig`] as version 1 stored it (postcard stores fields by position, so the
+/// binary format of version 1 needs its own layout; JSON of version 1 reads directly).
+#[derive(Deserialize)]
+struct MafConfigV1 {
+    hidden_features: usize,
+    num_transforms: usize,
+    num_blocks: usize,
+    activation: Activation,
+    standardize_theta: bool,
+    standardize_x: bool,
+}
+
+/// [`MafData`] as version 1 stored it.
+#[derive(Deserialize)]
+struct MafDataV1 {
+    config: MafConfigV1,
+    theta_dim: usize,
+    context_dim: usize,
+    theta_stats: Standardization,
+    x_stats: Standardization,
+    params: Vec<f64>,
+    permutations: Vec<Vec<usize>>,
+}
+
+impl From<MafDataV1> for MafData {
+    fn from(v: MafDataV1) -> Self {
+        let c = v.config;
+        MafData {
+            config: MafConfig {
+                hidden_features: c.hidden_features,
+                num_transforms: c.num_transforms,
+                num_blocks: c.num_blocks,
+                activation: c.activation,
+                standardize_theta: c.standardize_theta,
+                standardize_x: c.standardize_x,
+                precision: Precision::default(),
+            },
+            theta_dim: v.theta_dim,
+            context_dim: v.context_dim,
+            theta_stats: v.theta_stats,
+            x_stats: v.x_stats,
+            params: v.params,
+            permutations: v.permutations,
+        }
     }
 }

@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fastmath;
 use crate::linalg::{Op, add_row_sums, gemm};
+use crate::precision::Real;
 
 /// An elementwise activation function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -87,16 +88,19 @@ impl Activation {
     }
 
     /// `x ← f(x)` elementwise.
-    pub fn apply(self, x: &mut [f64]) {
+    pub fn apply<T: Real>(self, x: &mut [T]) {
         match self {
             Activation::Tanh => fastmath::tanh_inplace(x),
-            Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::Relu => {
+                let zero = T::of(0.0);
+                x.iter_mut().for_each(|v| *v = v.max(zero));
+            }
             Activation::Softplus => fastmath::softplus_inplace(x),
         }
     }
 
     /// For a column-major block with `bias.len()` rows: `x[i, j] ← f(x[i, j] + bias[i])`.
-    pub fn apply_with_bias(self, x: &mut [f64], bias: &[f64]) {
+    pub fn apply_with_bias<T: Real>(self, x: &mut [T], bias: &[T]) {
         match self {
             Activation::Tanh => fastmath::tanh_bias_inplace(x, bias),
             Activation::Relu => fastmath::relu_bias_inplace(x, bias),
@@ -105,7 +109,7 @@ impl Activation {
     }
 
     /// `x[i, j] ← f(x[i, j] + bias[i] + add[i, j])` (column-major, `bias.len()` rows).
-    pub fn apply_with_bias_add(self, x: &mut [f64], bias: &[f64], add: &[f64]) {
+    pub fn apply_with_bias_add<T: Real>(self, x: &mut [T], bias: &[T], add: &[T]) {
         match self {
             Activation::Tanh => fastmath::tanh_bias_add_inplace(x, bias, add),
             Activation::Relu => fastmath::relu_bias_add_inplace(x, bias, add),
@@ -115,7 +119,7 @@ impl Activation {
 
     /// Backprop through the activation: `grad ← grad ⊙ f'(pre)`, where `out = f(pre)` is
     /// the stored output of the forward pass.
-    pub fn backprop(self, out: &[f64], grad: &mut [f64]) {
+    pub fn backprop<T: Real>(self, out: &[T], grad: &mut [T]) {
         assert_eq!(
             out.len(),
             grad.len(),
@@ -124,15 +128,16 @@ impl Activation {
         match self {
             Activation::Tanh => tanh_backprop(out, grad),
             Activation::Relu => {
+                let zero = T::of(0.0);
                 for (g, y) in grad.iter_mut().zip(out) {
-                    if *y <= 0.0 {
-                        *g = 0.0;
+                    if *y <= zero {
+                        *g = zero;
                     }
                 }
             }
             Activation::Softplus => {
                 for (g, y) in grad.iter_mut().zip(out) {
-                    *g *= -(-y).exp_m1();
+                    *g *= -(-*y).exp_m1();
                 }
             }
         }
@@ -141,6 +146,8 @@ impl Activation {
 
 /// A fully connected layer `y = W x + b` whose parameters are a range of a flat vector.
 ///
+/// The passes are generic over the precision ([`Real`]: `f64` or `f32`); parameters,
+/// inputs, outputs and gradients of one call share it.
 /// Layout inside the flat vector, starting at `offset`: the weight `W` (`out_dim ×
 /// in_dim`, column-major, `out_dim · in_dim` entries), then the bias (`out_dim`
 /// entries). Inputs and outputs are column-major batches (`in_dim × n`, `out_dim × n`).
@@ -197,36 +204,36 @@ impl Dense {
     }
 
     /// `out = W·input + b` for a batch of `n` columns.
-    pub fn forward(&self, params: &[f64], input: &[f64], n: usize, out: &mut [f64]) {
+    pub fn forward<T: Real>(&self, params: &[T], input: &[T], n: usize, out: &mut [T]) {
         self.product(params, input, n, out);
         add_bias(out, &params[self.bias_range()], n);
     }
 
     /// `out = f(W·input + b)`.
-    pub fn forward_activated(
+    pub fn forward_activated<T: Real>(
         &self,
-        params: &[f64],
-        input: &[f64],
+        params: &[T],
+        input: &[T],
         n: usize,
         act: Activation,
-        out: &mut [f64],
+        out: &mut [T],
     ) {
         self.product(params, input, n, out);
         act.apply_with_bias(&mut out[..self.out_dim * n], &params[self.bias_range()]);
     }
 
     /// `out = W·input` (no bias).
-    pub fn product(&self, params: &[f64], input: &[f64], n: usize, out: &mut [f64]) {
+    pub fn product<T: Real>(&self, params: &[T], input: &[T], n: usize, out: &mut [T]) {
         gemm(
             self.out_dim,
             n,
             self.in_dim,
-            1.0,
+            T::of(1.0),
             &params[self.weight_range()],
             Op::N,
             input,
             Op::N,
-            0.0,
+            T::of(0.0),
             out,
         );
     }
@@ -235,14 +242,14 @@ impl Dense {
     /// **adds** `∂L/∂W = grad_out·inputᵀ` and `∂L/∂b = Σ_columns grad_out` into the layer's
     /// range of `grad`, and if `grad_input` is given, **overwrites** it with
     /// `∂L/∂input = Wᵀ·grad_out`.
-    pub fn backward(
+    pub fn backward<T: Real>(
         &self,
-        params: &[f64],
-        input: &[f64],
-        grad_out: &[f64],
+        params: &[T],
+        input: &[T],
+        grad_out: &[T],
         n: usize,
-        grad: &mut [f64],
-        grad_input: Option<&mut [f64]>,
+        grad: &mut [T],
+        grad_input: Option<&mut [T]>,
     ) {
         self.backward_params(input, grad_out, n, grad);
         if let Some(gi) = grad_input {
@@ -252,54 +259,56 @@ impl Dense {
 
     /// The parameter part of [`backward`](Self::backward): adds `grad_out·inputᵀ` and the
     /// row sums of `grad_out` into `grad`.
-    pub fn backward_params(&self, input: &[f64], grad_out: &[f64], n: usize, grad: &mut [f64]) {
+    pub fn backward_params<T: Real>(&self, input: &[T], grad_out: &[T], n: usize, grad: &mut [T]) {
         let wr = self.weight_range();
+        let one = T::of(1.0);
         gemm(
             self.out_dim,
             self.in_dim,
             n,
-            1.0,
+            one,
             grad_out,
             Op::N,
             input,
             Op::T,
-            1.0,
+            one,
             &mut grad[wr],
         );
         add_row_sums(&grad_out[..self.out_dim * n], &mut grad[self.bias_range()]);
     }
 
     /// The input part of [`backward`](Self::backward): `grad_input = Wᵀ·grad_out`.
-    pub fn backward_input(
+    pub fn backward_input<T: Real>(
         &self,
-        params: &[f64],
-        grad_out: &[f64],
+        params: &[T],
+        grad_out: &[T],
         n: usize,
-        grad_input: &mut [f64],
+        grad_input: &mut [T],
     ) {
         gemm(
             self.in_dim,
             n,
             self.out_dim,
-            1.0,
+            T::of(1.0),
             &params[self.weight_range()],
             Op::T,
             grad_out,
             Op::N,
-            0.0,
+            T::of(0.0),
             grad_input,
         );
     }
 }
 
 fastmath::simd_dispatch!(
-    fn tanh_backprop(out: &[f64], grad: &mut [f64]) => tanh_backprop_g
+    fn tanh_backprop<T: Real>(out: &[T], grad: &mut [T]) => tanh_backprop_g
 );
 
 #[inline(always)]
-fn tanh_backprop_g(out: &[f64], grad: &mut [f64]) {
+fn tanh_backprop_g<T: Real>(out: &[T], grad: &mut [T]) {
+    let one = T::of(1.0);
     for (g, y) in grad.iter_mut().zip(out) {
-        *g *= 1.0 - y * y;
+        *g *= one - *y * *y;
     }
 }
 
@@ -413,7 +422,7 @@ impl MaskedDense {
 }
 
 /// `x[i, j] += bias[i]` for a column-major block of `n` columns.
-fn add_bias(x: &mut [f64], bias: &[f64], n: usize) {
+fn add_bias<T: Real>(x: &mut [T], bias: &[T], n: usize) {
     let rows = bias.len();
     if rows == 0 {
         return;

@@ -9,13 +9,19 @@
 //! and are processed in parallel with rayon, with gradients summed in a fixed order, so
 //! results are bit-identical for any number of threads.
 //!
+//! The training passes ([`ConditionalDensityEstimator::forward`] and
+//! [`backward`](ConditionalDensityEstimator::backward)) run in single precision by
+//! default ([`MafConfig::precision`], [`Precision`]): parameters, losses and gradients
+//! handed back stay `f64`, and evaluation (`log_prob`, `sample`, …) is always `f64`.
+//!
 //! * [`layers`]: [`Dense`] and [`MaskedDense`] layers, [`Activation`]s, forward and
 //!   backward on column batches;
 //! * [`made`], [`maf`]: the MADE and the [`Maf`] (its [`MafConfig`] defaults are the
 //!   reference's: 50 hidden units, 5 transforms, 2 blocks, tanh);
 //! * [`estimator`]: the [`ConditionalDensityEstimator`] trait the training code uses;
 //! * [`optim`]: [`Adam`] and [`clip_grad_norm`];
-//! * [`io`]: versioned save/load; [`fastmath`], [`linalg`]: the numerical kernels.
+//! * [`io`]: versioned save/load; [`fastmath`], [`linalg`]: the numerical kernels,
+//!   generic over the [`Real`] type (`f64`, `f32`) of [`precision`].
 //!
 //! One maximum-likelihood training step:
 //! ```
@@ -56,9 +62,12 @@ pub mod linalg;
 pub mod made;
 pub mod maf;
 pub mod optim;
+pub mod precision;
+mod sgemm;
 
 pub use error::FlowError;
 pub use estimator::ConditionalDensityEstimator;
 pub use layers::{Activation, Dense, MaskedDense};
 pub use maf::{Maf, MafConfig, MafWorkspace, Standardization};
 pub use optim::{Adam, clip_grad_norm};
+pub use precision::{Precision, Real};

@@ -6,6 +6,8 @@
 
 use nalgebra::{DMatrixView, DMatrixViewMut, Dyn};
 
+use crate::precision::Real;
+
 /// Below or at this size in any dimension, nalgebra would fall back to per-column
 /// `gemv`; we use [`small_gemm`] instead.
 const SMALL: usize = 5;
@@ -19,7 +21,7 @@ pub enum Op {
     T,
 }
 
-/// `C ← α·op(A)·op(B) + β·C`, all column-major and contiguous.
+/// `C ← α·op(A)·op(B) + β·C`, all column-major and contiguous, in `f64` or `f32`.
 ///
 /// `C` is `m × n`; `op(A)` is `m × k` (so `A` is stored `m × k` for [`Op::N`] and `k × m`
 /// for [`Op::T`]); `op(B)` is `k × n`. With `β = 0`, `C` is not read (NaNs in it are
@@ -28,17 +30,17 @@ pub enum Op {
 /// # Panics
 /// If a slice is shorter than its shape requires.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm(
+pub fn gemm<T: Real>(
     m: usize,
     n: usize,
     k: usize,
-    alpha: f64,
-    a: &[f64],
+    alpha: T,
+    a: &[T],
     op_a: Op,
-    b: &[f64],
+    b: &[T],
     op_b: Op,
-    beta: f64,
-    c: &mut [f64],
+    beta: T,
+    c: &mut [T],
 ) {
     assert!(
         a.len() >= m * k,
@@ -65,6 +67,9 @@ pub fn gemm(
         small_gemm(m, n, k, alpha, a, op_a, b, op_b, beta, c);
         return;
     }
+    if T::gemm_tiled(m, n, k, alpha, a, op_a, b, op_b, beta, c) {
+        return;
+    }
     let av = strided(a, m, k, op_a);
     let bv = strided(b, k, n, op_b);
     let mut cv = DMatrixViewMut::from_slice(&mut c[..m * n], m, n);
@@ -72,7 +77,7 @@ pub fn gemm(
 }
 
 /// A view of `op(X)` (`rows × cols`) over the column-major storage of `X`.
-fn strided(x: &[f64], rows: usize, cols: usize, op: Op) -> DMatrixView<'_, f64, Dyn, Dyn> {
+fn strided<T: Real>(x: &[T], rows: usize, cols: usize, op: Op) -> DMatrixView<'_, T, Dyn, Dyn> {
     match op {
         Op::N => DMatrixView::from_slice_with_strides(&x[..rows * cols], rows, cols, 1, rows),
         Op::T => DMatrixView::from_slice_with_strides(&x[..rows * cols], rows, cols, cols, 1),
@@ -81,19 +86,20 @@ fn strided(x: &[f64], rows: usize, cols: usize, op: Op) -> DMatrixView<'_, f64, 
 
 crate::fastmath::simd_dispatch!(
     #[allow(clippy::too_many_arguments)]
-    fn small_gemm(m: usize, n: usize, k: usize, alpha: f64, a: &[f64], op_a: Op, b: &[f64], op_b: Op, beta: f64, c: &mut [f64]) => small_gemm_g
+    fn small_gemm<T: Real>(m: usize, n: usize, k: usize, alpha: T, a: &[T], op_a: Op, b: &[T], op_b: Op, beta: T, c: &mut [T]) => small_gemm_g
 );
 
 crate::fastmath::simd_dispatch!(
     /// Dot product in a fixed summation order (the same bits on every CPU).
-    pub fn dot(x: &[f64], y: &[f64]) -> f64 => dot_g
+    pub fn dot<T: Real>(x: &[T], y: &[T]) -> T => dot_g
 );
 
 /// Dot product with four interleaved accumulators (a fixed summation order, so every
 /// build gives the same bits, and it vectorizes).
 #[inline(always)]
-pub(crate) fn dot_g(x: &[f64], y: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
+pub(crate) fn dot_g<T: Real>(x: &[T], y: &[T]) -> T {
+    let zero = T::of(0.0);
+    let mut acc = [zero; 4];
     let xc = x.chunks_exact(4);
     let yc = y.chunks_exact(4);
     let (xr, yr) = (xc.remainder(), yc.remainder());
@@ -102,37 +108,38 @@ pub(crate) fn dot_g(x: &[f64], y: &[f64]) -> f64 {
             acc[t] += a[t] * b[t];
         }
     }
-    let mut tail = 0.0;
+    let mut tail = zero;
     for (a, b) in xr.iter().zip(yr) {
-        tail += a * b;
+        tail += *a * *b;
     }
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + tail
 }
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn small_gemm_g(
+fn small_gemm_g<T: Real>(
     m: usize,
     n: usize,
     k: usize,
-    alpha: f64,
-    a: &[f64],
+    alpha: T,
+    a: &[T],
     op_a: Op,
-    b: &[f64],
+    b: &[T],
     op_b: Op,
-    beta: f64,
-    c: &mut [f64],
+    beta: T,
+    c: &mut [T],
 ) {
+    let (zero, one) = (T::of(0.0), T::of(1.0));
     // Register-blocked kernels for the shapes of the flows (an inner or outer
     // dimension equal to D or C, at most 5); the loops below handle the rest.
     macro_rules! by_const {
         ($f:ident, $v:expr, $($arg:expr),*) => {
             match $v {
-                1 => return $f::<1>($($arg),*),
-                2 => return $f::<2>($($arg),*),
-                3 => return $f::<3>($($arg),*),
-                4 => return $f::<4>($($arg),*),
-                5 => return $f::<5>($($arg),*),
+                1 => return $f::<T, 1>($($arg),*),
+                2 => return $f::<T, 2>($($arg),*),
+                3 => return $f::<T, 3>($($arg),*),
+                4 => return $f::<T, 4>($($arg),*),
+                5 => return $f::<T, 5>($($arg),*),
                 _ => {}
             }
         };
@@ -149,9 +156,9 @@ fn small_gemm_g(
     };
     for j in 0..n {
         let cj = &mut c[j * m..(j + 1) * m];
-        if beta == 0.0 {
-            cj.fill(0.0);
-        } else if beta != 1.0 {
+        if beta == zero {
+            cj.fill(zero);
+        } else if beta != one {
             cj.iter_mut().for_each(|v| *v *= beta);
         }
         match op_a {
@@ -170,9 +177,9 @@ fn small_gemm_g(
                     let s = match op_b {
                         Op::N => dot_g(arow, &b[j * k..(j + 1) * k]),
                         Op::T => {
-                            let mut s = 0.0;
+                            let mut s = zero;
                             for (l, x) in arow.iter().enumerate() {
-                                s += x * b[j + l * n];
+                                s += *x * b[j + l * n];
                             }
                             s
                         }
@@ -188,32 +195,48 @@ fn small_gemm_g(
 /// each output column.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn small_k<const K: usize>(
+fn small_k<T: Real, const K: usize>(
     m: usize,
     n: usize,
-    alpha: f64,
-    a: &[f64],
-    b: &[f64],
+    alpha: T,
+    a: &[T],
+    b: &[T],
     op_b: Op,
-    beta: f64,
-    c: &mut [f64],
+    beta: T,
+    c: &mut [T],
 ) {
-    let cols: [&[f64]; K] = std::array::from_fn(|l| &a[l * m..(l + 1) * m]);
-    for j in 0..n {
-        let coef: [f64; K] = std::array::from_fn(|l| {
-            alpha
-                * match op_b {
-                    Op::N => b[l + j * K],
-                    Op::T => b[j + l * n],
+    let zero = T::of(0.0);
+    let cols: [&[T]; K] = std::array::from_fn(|l| &a[l * m..(l + 1) * m]);
+    let coef_at = |j: usize, l: usize| {
+        alpha
+            * match op_b {
+                Op::N => b[l + j * K],
+                Op::T => b[j + l * n],
+            }
+    };
+    if beta == zero {
+        // The same sums in the same order as below, one pass per term so that each
+        // pass vectorizes.
+        for (j, cj) in c[..m * n].chunks_exact_mut(m).enumerate() {
+            cj.fill(zero);
+            for (l, col) in cols.iter().enumerate() {
+                let coef = coef_at(j, l);
+                for (ci, ai) in cj.iter_mut().zip(*col) {
+                    *ci += coef * *ai;
                 }
-        });
+            }
+        }
+        return;
+    }
+    for j in 0..n {
+        let coef: [T; K] = std::array::from_fn(|l| coef_at(j, l));
         let cj = &mut c[j * m..(j + 1) * m];
         for (i, ci) in cj.iter_mut().enumerate() {
-            let mut s = 0.0;
+            let mut s = zero;
             for l in 0..K {
                 s += coef[l] * cols[l][i];
             }
-            *ci = if beta == 0.0 { s } else { beta * *ci + s };
+            *ci = beta * *ci + s;
         }
     }
 }
@@ -222,23 +245,24 @@ fn small_k<const K: usize>(
 /// blocks of 8 rows accumulate all `N` columns in registers over `k`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn small_n<const N: usize>(
+fn small_n<T: Real, const N: usize>(
     m: usize,
     k: usize,
-    alpha: f64,
-    a: &[f64],
-    b: &[f64],
+    alpha: T,
+    a: &[T],
+    b: &[T],
     op_b: Op,
-    beta: f64,
-    c: &mut [f64],
+    beta: T,
+    c: &mut [T],
 ) {
     const R: usize = 8;
+    let zero = T::of(0.0);
     let b_at = |l: usize, j: usize| match op_b {
         Op::N => b[l + j * k],
         Op::T => b[j + l * N],
     };
-    let store = |ci: &mut f64, s: f64| {
-        *ci = if beta == 0.0 {
+    let store = |ci: &mut T, s: T| {
+        *ci = if beta == zero {
             alpha * s
         } else {
             beta * *ci + alpha * s
@@ -246,10 +270,10 @@ fn small_n<const N: usize>(
     };
     let full = m / R * R;
     for i0 in (0..full).step_by(R) {
-        let mut acc = [[0.0f64; R]; N];
+        let mut acc = [[zero; R]; N];
         for l in 0..k {
             let base = i0 + l * m;
-            let av: &[f64; R] = a[base..base + R].try_into().expect("block of R rows");
+            let av: &[T; R] = a[base..base + R].try_into().expect("block of R rows");
             for (j, accj) in acc.iter_mut().enumerate() {
                 let cf = b_at(l, j);
                 for t in 0..R {
@@ -265,7 +289,7 @@ fn small_n<const N: usize>(
     }
     for i in full..m {
         for j in 0..N {
-            let mut s = 0.0;
+            let mut s = zero;
             for l in 0..k {
                 s += b_at(l, j) * a[i + l * m];
             }
@@ -278,23 +302,24 @@ fn small_n<const N: usize>(
 /// for all `M` dot products (8 interleaved partial sums each, a fixed order).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn small_m<const M: usize>(
+fn small_m<T: Real, const M: usize>(
     n: usize,
     k: usize,
-    alpha: f64,
-    a: &[f64],
-    b: &[f64],
-    beta: f64,
-    c: &mut [f64],
+    alpha: T,
+    a: &[T],
+    b: &[T],
+    beta: T,
+    c: &mut [T],
 ) {
     const R: usize = 8;
-    let cols: [&[f64]; M] = std::array::from_fn(|i| &a[i * k..(i + 1) * k]);
+    let zero = T::of(0.0);
+    let cols: [&[T]; M] = std::array::from_fn(|i| &a[i * k..(i + 1) * k]);
     for j in 0..n {
         let bj = &b[j * k..(j + 1) * k];
-        let mut acc = [[0.0f64; R]; M];
+        let mut acc = [[zero; R]; M];
         let full = k / R * R;
         for l0 in (0..full).step_by(R) {
-            let bv: [f64; R] = std::array::from_fn(|t| bj[l0 + t]);
+            let bv: [T; R] = std::array::from_fn(|t| bj[l0 + t]);
             for i in 0..M {
                 for t in 0..R {
                     acc[i][t] += cols[i][l0 + t] * bv[t];
@@ -302,14 +327,14 @@ fn small_m<const M: usize>(
             }
         }
         for i in 0..M {
-            let mut tail = 0.0;
+            let mut tail = zero;
             for l in full..k {
                 tail += cols[i][l] * bj[l];
             }
             let p = &acc[i];
             let s = (((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))) + tail;
             let ci = &mut c[i + j * M];
-            *ci = if beta == 0.0 {
+            *ci = if beta == zero {
                 alpha * s
             } else {
                 beta * *ci + alpha * s
@@ -320,23 +345,23 @@ fn small_m<const M: usize>(
 
 crate::fastmath::simd_dispatch!(
     /// `out[i] += Σ_j x[i, j]` for a column-major block with `out.len()` rows.
-    pub fn add_row_sums(x: &[f64], out: &mut [f64]) => add_row_sums_g
+    pub fn add_row_sums<T: Real>(x: &[T], out: &mut [T]) => add_row_sums_g
 );
 
 crate::fastmath::simd_dispatch!(
     /// `a[i] += b[i]`.
-    pub fn add_assign(a: &mut [f64], b: &[f64]) => add_assign_g
+    pub fn add_assign<T: Real>(a: &mut [T], b: &[T]) => add_assign_g
 );
 
 #[inline(always)]
-fn add_assign_g(a: &mut [f64], b: &[f64]) {
+fn add_assign_g<T: Real>(a: &mut [T], b: &[T]) {
     for (x, y) in a.iter_mut().zip(b) {
         *x += *y;
     }
 }
 
 #[inline(always)]
-fn add_row_sums_g(x: &[f64], out: &mut [f64]) {
+fn add_row_sums_g<T: Real>(x: &[T], out: &mut [T]) {
     let rows = out.len();
     if rows == 0 {
         return;
@@ -416,6 +441,56 @@ mod tests {
                         c.as_mut_slice(),
                     );
                     approx::assert_relative_eq!(c, &a * &b, epsilon = 1e-12);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn f32_gemm_matches_f64_gemm_to_single_precision() {
+        for &(m, n, k) in &[
+            (13, 4, 21),
+            (4, 9, 13),
+            (50, 125, 50),
+            (6, 50, 125),
+            (50, 7, 3),
+        ] {
+            for op_a in [Op::N, Op::T] {
+                for op_b in [Op::N, Op::T] {
+                    let (a, b, c0) = (mat(m, k, 0.1), mat(k, n, 0.7), mat(m, n, 1.3));
+                    let mut c = c0.clone();
+                    gemm(
+                        m,
+                        n,
+                        k,
+                        0.5,
+                        a.as_slice(),
+                        op_a,
+                        b.as_slice(),
+                        op_b,
+                        2.0,
+                        c.as_mut_slice(),
+                    );
+                    let (a32, b32) = (a.map(|v| v as f32), b.map(|v| v as f32));
+                    let mut c32 = c0.map(|v| v as f32);
+                    gemm(
+                        m,
+                        n,
+                        k,
+                        0.5f32,
+                        a32.as_slice(),
+                        op_a,
+                        b32.as_slice(),
+                        op_b,
+                        2.0,
+                        c32.as_mut_slice(),
+                    );
+                    // Sums of k products of entries of size ≤ 1: absolute error ≲ k·ε₃₂.
+                    let err = (c32.map(f64::from) - &c).amax();
+                    assert!(
+                        err < 1e-6 * k as f64,
+                        "{m}x{n}x{k} {op_a:?}{op_b:?}: {err:e}"
+                    );
                 }
             }
         }

@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::layers::{Activation, Dense};
+use crate::precision::Real;
 
 /// Parameter layout of one MADE inside the flat parameter vector.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,15 +120,16 @@ impl MadeLayout {
     }
 }
 
-/// Per-chunk activations of one MADE, as slices of the chunk's buffers.
-pub struct MadeActs<'a> {
+/// Per-chunk activations of one MADE, as slices of the chunk's buffers (in the
+/// precision `T` of the pass).
+pub struct MadeActs<'a, T = f64> {
     /// Context layer output `f(W_c c + b_c)` (`H × n`), or one column (`H`) broadcast to
     /// all columns when the context is the same for every column.
-    pub ctx: &'a mut [f64],
+    pub ctx: &'a mut [T],
     /// Hidden outputs, `(num_blocks + 1)` blocks of `H × n`.
-    pub hid: &'a mut [f64],
+    pub hid: &'a mut [T],
     /// Raw outputs `2D × n`.
-    pub out: &'a mut [f64],
+    pub out: &'a mut [T],
 }
 
 impl MadeLayout {
@@ -136,16 +138,16 @@ impl MadeLayout {
     /// holds the context layer's output for one column (`H`), the same for all columns,
     /// and `c` is not read (`bias_scratch` needs `H` entries then).
     #[allow(clippy::too_many_arguments)]
-    pub fn forward(
+    pub fn forward<T: Real>(
         &self,
-        params: &[f64],
+        params: &[T],
         act: Activation,
-        z: &[f64],
-        c: &[f64],
+        z: &[T],
+        c: &[T],
         n: usize,
-        acts: MadeActs<'_>,
+        acts: MadeActs<'_, T>,
         ctx_broadcast: bool,
-        bias_scratch: &mut [f64],
+        bias_scratch: &mut [T],
     ) {
         let h = self.hidden;
         let hn = h * n;
@@ -175,7 +177,7 @@ impl MadeLayout {
             }
             None => act.apply_with_bias(&mut h0[..hn], &params[self.input.bias_range()]),
         }
-        let mut prev: &[f64] = h0;
+        let mut prev: &[T] = h0;
         let mut rest = rest;
         for b in &self.blocks {
             let (cur, r) = rest.split_at_mut(hn);
@@ -191,21 +193,21 @@ impl MadeLayout {
     /// `params` is the masked parameter vector (gradients of masked entries are removed
     /// by the caller). `gh`, `gh2` are `H × n` scratch buffers.
     #[allow(clippy::too_many_arguments)]
-    pub fn backward(
+    pub fn backward<T: Real>(
         &self,
-        params: &[f64],
+        params: &[T],
         act: Activation,
-        z: &[f64],
-        c: &[f64],
+        z: &[T],
+        c: &[T],
         n: usize,
-        ctx: &[f64],
-        hid: &[f64],
-        g_out: &[f64],
-        grad: &mut [f64],
+        ctx: &[T],
+        hid: &[T],
+        g_out: &[T],
+        grad: &mut [T],
         want_params: bool,
-        g_z: Option<&mut [f64]>,
-        gh: &mut [f64],
-        gh2: &mut [f64],
+        g_z: Option<&mut [T]>,
+        gh: &mut [T],
+        gh2: &mut [T],
     ) {
         let hn = self.hidden * n;
         let nb = self.blocks.len();

@@ -22,6 +22,7 @@ use crate::estimator::ConditionalDensityEstimator;
 use crate::fastmath;
 use crate::layers::Activation;
 use crate::made::{MadeActs, MadeLayout};
+use crate::precision::{Precision, Real};
 
 /// Lower bound on the standard deviation used to standardize θ (as the reference).
 pub const THETA_MIN_STD: f64 = 1e-14;
@@ -32,7 +33,8 @@ pub const MIN_SCALE: f64 = 1e-3;
 /// Columns per parallel chunk aim at this; chunk boundaries depend only on the batch size.
 const CHUNK_TARGET: usize = 128;
 
-/// Architecture of a [`Maf`]. The defaults are the reference library's.
+/// Architecture of a [`Maf`] and the precision of its training passes. The
+/// architecture's defaults are the reference library's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MafConfig {
     /// Width of every hidden layer (default 50).
@@ -47,6 +49,15 @@ pub struct MafConfig {
     pub standardize_theta: bool,
     /// Standardize the context x before it enters the MADEs (default true).
     pub standardize_x: bool,
+    /// Precision of the training passes [`forward`](ConditionalDensityEstimator::forward)
+    /// and [`backward`](ConditionalDensityEstimator::backward) (default
+    /// [`Precision::F32`], measured to be faster at the same accuracy; see
+    /// [`Precision`]). Parameters stay `f64`; evaluation (`log_prob`, `sample`,
+    /// `inverse`, `log_prob_grad_theta`, `transform_to_noise`) is always `f64`. Not part
+    /// of the architecture: [`Maf::check_architecture`] ignores it, files written before
+    /// it existed load with the default, and [`Maf::set_precision`] changes it.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl Default for MafConfig {
@@ -58,6 +69,7 @@ impl Default for MafConfig {
             activation: Activation::Tanh,
             standardize_theta: true,
             standardize_x: true,
+            precision: Precision::default(),
         }
     }
 }
@@ -394,15 +406,24 @@ impl Maf {
         &self.mask
     }
 
+    /// Sets the precision of the training passes (see [`MafConfig::precision`]).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.data.config.precision = precision;
+    }
+
     /// Checks that this flow has the given architecture and dimensions; the error says
-    /// what differs.
+    /// what differs. The training [`precision`](MafConfig::precision) is not compared.
     pub fn check_architecture(
         &self,
         config: &MafConfig,
         theta_dim: usize,
         context_dim: usize,
     ) -> Result<(), FlowError> {
-        if &self.data.config != config
+        let same = MafConfig {
+            precision: self.data.config.precision,
+            ..config.clone()
+        };
+        if self.data.config != same
             || self.data.theta_dim != theta_dim
             || self.data.context_dim != context_dim
         {
@@ -414,9 +435,16 @@ impl Maf {
         Ok(())
     }
 
-    fn masked_params_into(&self, out: &mut Vec<f64>) {
+    /// The masked parameters `p ⊙ mask`, rounded to `T`.
+    fn masked_params_into<T: Real>(&self, out: &mut Vec<T>) {
         out.clear();
-        out.extend(self.data.params.iter().zip(&self.mask).map(|(p, m)| p * m));
+        out.extend(
+            self.data
+                .params
+                .iter()
+                .zip(&self.mask)
+                .map(|(p, m)| T::of(p * m)),
+        );
     }
 
     fn check_batch(
@@ -442,6 +470,43 @@ impl Maf {
         Ok(n)
     }
 
+    /// The training forward pass in precision `T` (see [`ConditionalDensityEstimator::forward`]).
+    fn forward_in<T: PassReal>(
+        &self,
+        ws: &mut MafWorkspace,
+        theta: DMatrixView<'_, f64>,
+        x: DMatrixView<'_, f64>,
+        out: &mut [f64],
+    ) -> Result<(), FlowError> {
+        let n = self.check_batch(&theta, &x)?;
+        if out.len() != n {
+            return Err(FlowError::dims(
+                "output length (one per column)",
+                n,
+                out.len(),
+            ));
+        }
+        ws.last = None;
+        let passes = T::passes(ws);
+        self.masked_params_into(&mut passes.masked);
+        passes.chunks.resize_with(num_chunks(n), Chunk::default);
+        for (ch, (start, len)) in passes.chunks.iter_mut().zip(chunk_ranges(n)) {
+            ch.resize(self, start, len);
+        }
+        let masked = &passes.masked;
+        passes
+            .chunks
+            .par_iter_mut()
+            .for_each(|ch| ch.forward(self, masked, &theta, &x));
+        for ch in &passes.chunks {
+            for (o, l) in out[ch.start..ch.start + ch.len].iter_mut().zip(&ch.lp) {
+                *o = l.widen();
+            }
+        }
+        ws.last = Some((n, T::PRECISION));
+        Ok(())
+    }
+
     /// Shared body of `backward` and `log_prob_grad_theta`.
     fn backward_impl(
         &self,
@@ -450,7 +515,7 @@ impl Maf {
         grad: Option<&mut [f64]>,
         theta_grad: Option<&mut DMatrix<f64>>,
     ) -> Result<(), FlowError> {
-        let n = ws.n.ok_or_else(|| {
+        let (n, precision) = ws.last.ok_or_else(|| {
             FlowError::InvalidConfig(
                 "backward called without a preceding forward on this workspace".into(),
             )
@@ -462,7 +527,6 @@ impl Maf {
                 weights.len(),
             ));
         }
-        let want_params = grad.is_some();
         if let Some(g) = &grad {
             if g.len() != self.num_params() {
                 return Err(FlowError::dims(
@@ -472,10 +536,28 @@ impl Maf {
                 ));
             }
         }
+        match precision {
+            Precision::F64 => self.backward_in::<f64>(ws, n, weights, grad, theta_grad),
+            Precision::F32 => self.backward_in::<f32>(ws, n, weights, grad, theta_grad),
+        }
+        Ok(())
+    }
+
+    /// The backward pass in precision `T`, after a forward in `T` of `n` columns.
+    fn backward_in<T: PassReal>(
+        &self,
+        ws: &mut MafWorkspace,
+        n: usize,
+        weights: &[f64],
+        grad: Option<&mut [f64]>,
+        theta_grad: Option<&mut DMatrix<f64>>,
+    ) {
+        let want_params = grad.is_some();
         let want_theta = theta_grad.is_some();
         let np = self.num_params();
-        let masked = &ws.masked;
-        ws.chunks.par_iter_mut().for_each(|ch| {
+        let passes = T::passes(ws);
+        let masked = &passes.masked;
+        passes.chunks.par_iter_mut().for_each(|ch| {
             ch.backward(
                 self,
                 masked,
@@ -486,14 +568,12 @@ impl Maf {
             );
         });
         if let Some(g) = grad {
-            // Fixed-order reduction (chunk 0 + chunk 1 + …): the result does not depend
-            // on the number of threads.
-            // Chunk 0 + chunk 1 + … elementwise, over parameter blocks in parallel: the
-            // same bits for any number of threads.
-            if let Some((first, rest)) = ws.chunks.split_first_mut() {
-                let rest: &[Chunk] = rest;
-                first
-                    .grad
+            // Chunk 0 + chunk 1 + … elementwise in f64, over parameter blocks in
+            // parallel: the same bits for any number of threads.
+            if let Some((first, rest)) = passes.chunks.split_first() {
+                passes.acc.resize(np, 0.0);
+                passes
+                    .acc
                     .par_chunks_mut(REDUCE_BLOCK)
                     .zip(g.par_chunks_mut(REDUCE_BLOCK))
                     .zip(self.mask.par_chunks(REDUCE_BLOCK))
@@ -501,8 +581,9 @@ impl Maf {
                     .for_each(|(b, ((acc, gb), mb))| {
                         let lo = b * REDUCE_BLOCK;
                         let hi = lo + acc.len();
+                        widen_copy(acc, &first.grad[lo..hi]);
                         for ch in rest {
-                            crate::linalg::add_assign(acc, &ch.grad[lo..hi]);
+                            widen_add(acc, &ch.grad[lo..hi]);
                         }
                         add_masked(gb, mb, acc);
                     });
@@ -511,15 +592,15 @@ impl Maf {
         if let Some(tg) = theta_grad {
             let d = self.data.theta_dim;
             *tg = DMatrix::zeros(d, n);
-            for ch in &ws.chunks {
+            for ch in &passes.chunks {
                 for j in 0..ch.len {
                     for i in 0..d {
-                        tg[(i, ch.start + j)] = ch.g_u[i + j * d] / self.data.theta_stats.std[i];
+                        tg[(i, ch.start + j)] =
+                            ch.g_u[i + j * d].widen() / self.data.theta_stats.std[i];
                     }
                 }
             }
         }
-        Ok(())
     }
 }
 
@@ -531,6 +612,30 @@ fastmath::simd_dispatch!(
 fn add_masked_g(g: &mut [f64], mask: &[f64], x: &[f64]) {
     for ((gi, m), xi) in g.iter_mut().zip(mask).zip(x) {
         *gi += *m * *xi;
+    }
+}
+
+fastmath::simd_dispatch!(
+    /// `acc[i] = x[i]` widened to `f64`.
+    fn widen_copy<T: Real>(acc: &mut [f64], x: &[T]) => widen_copy_g
+);
+
+fastmath::simd_dispatch!(
+    /// `acc[i] += x[i]` widened to `f64`.
+    fn widen_add<T: Real>(acc: &mut [f64], x: &[T]) => widen_add_g
+);
+
+#[inline(always)]
+fn widen_copy_g<T: Real>(acc: &mut [f64], x: &[T]) {
+    for (a, v) in acc.iter_mut().zip(x) {
+        *a = v.widen();
+    }
+}
+
+#[inline(always)]
+fn widen_add_g<T: Real>(acc: &mut [f64], x: &[T]) {
+    for (a, v) in acc.iter_mut().zip(x) {
+        *a += v.widen();
     }
 }
 
@@ -554,52 +659,84 @@ fn chunk_ranges(n: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..k).map(move |i| (i * n / k, (i + 1) * n / k - i * n / k))
 }
 
-/// Reusable buffers for [`Maf`]'s forward and backward passes.
+/// Reusable buffers for [`Maf`]'s forward and backward passes (in either precision).
 #[derive(Clone, Debug, Default)]
 pub struct MafWorkspace {
-    masked: Vec<f64>,
-    chunks: Vec<Chunk>,
-    n: Option<usize>,
+    f64s: Passes<f64>,
+    f32s: Passes<f32>,
+    /// Number of columns and precision of the last forward pass.
+    last: Option<(usize, Precision)>,
+}
+
+/// The buffers of the passes in one precision.
+#[derive(Clone, Debug, Default)]
+struct Passes<T> {
+    /// The masked parameters, converted to `T`.
+    masked: Vec<T>,
+    chunks: Vec<Chunk<T>>,
+    /// The per-chunk gradients summed in `f64`.
+    acc: Vec<f64>,
+}
+
+/// A precision the passes run in, with its buffers in the workspace.
+trait PassReal: Real {
+    const PRECISION: Precision;
+    fn passes(ws: &mut MafWorkspace) -> &mut Passes<Self>;
+}
+
+impl PassReal for f64 {
+    const PRECISION: Precision = Precision::F64;
+    fn passes(ws: &mut MafWorkspace) -> &mut Passes<f64> {
+        &mut ws.f64s
+    }
+}
+
+impl PassReal for f32 {
+    const PRECISION: Precision = Precision::F32;
+    fn passes(ws: &mut MafWorkspace) -> &mut Passes<f32> {
+        &mut ws.f32s
+    }
 }
 
 #[derive(Clone, Debug, Default)]
-struct Chunk {
+struct Chunk<T> {
     start: usize,
     len: usize,
     /// Standardized context, `C × len`.
-    c: Vec<f64>,
+    c: Vec<T>,
     /// Inputs of each transform and the final noise: `(K + 1)` blocks of `D × len`.
-    u: Vec<f64>,
+    u: Vec<T>,
     /// Context-layer outputs: `K` blocks of `H × len`.
-    ctx: Vec<f64>,
+    ctx: Vec<T>,
     /// Hidden outputs: `K · (B + 1)` blocks of `H × len`.
-    hid: Vec<f64>,
+    hid: Vec<T>,
     /// MADE outputs: `K` blocks of `2D × len`.
-    out: Vec<f64>,
+    out: Vec<T>,
     /// Scales: `K` blocks of `D × len`.
-    s: Vec<f64>,
+    s: Vec<T>,
     /// Unconstrained scales `a` (de-interleaved): `K` blocks of `D × len`.
-    a: Vec<f64>,
+    a: Vec<T>,
     /// Scratch, `D × len` each.
-    v: Vec<f64>,
-    tmp: Vec<f64>,
+    v: Vec<T>,
+    tmp: Vec<T>,
     /// log q per column.
-    lp: Vec<f64>,
+    lp: Vec<T>,
     // Backward scratch.
-    g_u: Vec<f64>,
-    g_v: Vec<f64>,
-    g_out: Vec<f64>,
-    g_made: Vec<f64>,
-    gh: Vec<f64>,
-    gh2: Vec<f64>,
-    grad: Vec<f64>,
+    w: Vec<T>,
+    g_u: Vec<T>,
+    g_v: Vec<T>,
+    g_out: Vec<T>,
+    g_made: Vec<T>,
+    gh: Vec<T>,
+    gh2: Vec<T>,
+    grad: Vec<T>,
 }
 
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
 fastmath::simd_dispatch!(
     #[allow(clippy::too_many_arguments)]
-    fn affine_forward(out: &[f64], u: &[f64], a: &mut [f64], s: &mut [f64], v: &mut [f64], tmp: &mut [f64], lp: &mut [f64], d: usize) => affine_forward_g
+    fn affine_forward<T: Real>(out: &[T], u: &[T], a: &mut [T], s: &mut [T], v: &mut [T], tmp: &mut [T], lp: &mut [T], d: usize) => affine_forward_g
 );
 
 /// From a MADE output `out` (`2D × n`, interleaved `a, b`) and its input `u`: keeps `a`
@@ -607,14 +744,14 @@ fastmath::simd_dispatch!(
 /// `Σ_i ln s_ij` to `lp[j]`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn affine_forward_g(
-    out: &[f64],
-    u: &[f64],
-    a: &mut [f64],
-    s: &mut [f64],
-    v: &mut [f64],
-    tmp: &mut [f64],
-    lp: &mut [f64],
+fn affine_forward_g<T: Real>(
+    out: &[T],
+    u: &[T],
+    a: &mut [T],
+    s: &mut [T],
+    v: &mut [T],
+    tmp: &mut [T],
+    lp: &mut [T],
     d: usize,
 ) {
     for ((oc, ac), vc) in out
@@ -627,17 +764,18 @@ fn affine_forward_g(
             vc[i] = oc[2 * i + 1];
         }
     }
+    let min_scale = T::of(MIN_SCALE);
     for (sv, av) in s.iter_mut().zip(a.iter()) {
-        *sv = fastmath::softplus(*av) + MIN_SCALE;
+        *sv = av.fast_softplus() + min_scale;
     }
     for ((vv, sv), uv) in v.iter_mut().zip(s.iter()).zip(u) {
         *vv += *sv * *uv;
     }
     for (t, sv) in tmp.iter_mut().zip(s.iter()) {
-        *t = fastmath::ln(*sv);
+        *t = sv.fast_ln();
     }
     for (l, tc) in lp.iter_mut().zip(tmp.chunks_exact(d)) {
-        let mut acc = 0.0;
+        let mut acc = T::of(0.0);
         for t in tc {
             acc += *t;
         }
@@ -647,7 +785,7 @@ fn affine_forward_g(
 
 fastmath::simd_dispatch!(
     #[allow(clippy::too_many_arguments)]
-    fn affine_backward(g_v: &[f64], u: &[f64], s: &[f64], a: &[f64], w: &[f64], d: usize, tmp: &mut [f64], g_out: &mut [f64], g_u: &mut [f64]) => affine_backward_g
+    fn affine_backward<T: Real>(g_v: &[T], u: &[T], s: &[T], a: &[T], w: &[T], d: usize, tmp: &mut [T], g_out: &mut [T], g_u: &mut [T]) => affine_backward_g
 );
 
 /// Backward through `v = s ⊙ u + b` and the log-determinant `w_j Σ ln s`: from
@@ -655,19 +793,19 @@ fastmath::simd_dispatch!(
 /// `∂L/∂u`, `g_u = g_v ⊙ s`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn affine_backward_g(
-    g_v: &[f64],
-    u: &[f64],
-    s: &[f64],
-    a: &[f64],
-    w: &[f64],
+fn affine_backward_g<T: Real>(
+    g_v: &[T],
+    u: &[T],
+    s: &[T],
+    a: &[T],
+    w: &[T],
     d: usize,
-    tmp: &mut [f64],
-    g_out: &mut [f64],
-    g_u: &mut [f64],
+    tmp: &mut [T],
+    g_out: &mut [T],
+    g_u: &mut [T],
 ) {
     for (t, av) in tmp.iter_mut().zip(a) {
-        *t = fastmath::sigmoid(*av);
+        *t = av.fast_sigmoid();
     }
     for ((((tc, gvc), uc), sc), wj) in tmp
         .chunks_exact_mut(d)
@@ -677,7 +815,7 @@ fn affine_backward_g(
         .zip(w)
     {
         for i in 0..d {
-            tc[i] *= gvc[i] * uc[i] + wj / sc[i];
+            tc[i] *= gvc[i] * uc[i] + *wj / sc[i];
         }
     }
     for ((oc, tc), gvc) in g_out
@@ -691,7 +829,7 @@ fn affine_backward_g(
         }
     }
     for ((gu, gv), sv) in g_u.iter_mut().zip(g_v).zip(s) {
-        *gu = gv * sv;
+        *gu = *gv * *sv;
     }
 }
 
@@ -720,8 +858,9 @@ fn inverse_step_g(out: &[f64], v: &[f64], y: &mut [f64], tmp: &mut [f64], d: usi
     }
 }
 
-impl Chunk {
+impl<T: Real> Chunk<T> {
     fn resize(&mut self, maf: &Maf, start: usize, len: usize) {
+        let zero = T::of(0.0);
         let (d, c, h) = (
             maf.data.theta_dim,
             maf.data.context_dim,
@@ -731,22 +870,24 @@ impl Chunk {
         let b = maf.data.config.num_blocks;
         self.start = start;
         self.len = len;
-        self.c.resize(c * len, 0.0);
-        self.u.resize((k + 1) * d * len, 0.0);
-        self.ctx.resize(k * h * len, 0.0);
-        self.hid.resize(k * (b + 1) * h * len, 0.0);
-        self.out.resize(k * 2 * d * len, 0.0);
-        self.s.resize(k * d * len, 0.0);
-        self.a.resize(k * d * len, 0.0);
-        self.v.resize(d * len, 0.0);
-        self.tmp.resize(d * len, 0.0);
-        self.lp.resize(len, 0.0);
+        self.c.resize(c * len, zero);
+        self.u.resize((k + 1) * d * len, zero);
+        self.ctx.resize(k * h * len, zero);
+        self.hid.resize(k * (b + 1) * h * len, zero);
+        self.out.resize(k * 2 * d * len, zero);
+        self.s.resize(k * d * len, zero);
+        self.a.resize(k * d * len, zero);
+        self.v.resize(d * len, zero);
+        self.tmp.resize(d * len, zero);
+        self.lp.resize(len, zero);
     }
 
+    /// The forward pass of this chunk's columns; θ and x are standardized in `f64`,
+    /// then rounded to `T`.
     fn forward(
         &mut self,
         maf: &Maf,
-        masked: &[f64],
+        masked: &[T],
         theta: &DMatrixView<'_, f64>,
         x: &DMatrixView<'_, f64>,
     ) {
@@ -762,16 +903,16 @@ impl Chunk {
         let ts = &maf.data.theta_stats;
         for j in 0..n {
             for i in 0..d {
-                self.u[i + j * d] = (theta[(i, start + j)] - ts.mean[i]) / ts.std[i];
+                self.u[i + j * d] = T::of((theta[(i, start + j)] - ts.mean[i]) / ts.std[i]);
             }
         }
         let xs = &maf.data.x_stats;
         for j in 0..n {
             for i in 0..cdim {
-                self.c[i + j * cdim] = (x[(i, start + j)] - xs.mean[i]) / xs.std[i];
+                self.c[i + j * cdim] = T::of((x[(i, start + j)] - xs.mean[i]) / xs.std[i]);
             }
         }
-        self.lp.fill(maf.log_det_std);
+        self.lp.fill(T::of(maf.log_det_std));
         for (k, made) in maf.mades.iter().enumerate() {
             let (u_prev, u_rest) = self.u[k * dn..].split_at_mut(dn);
             let out = &mut self.out[k * 2 * dn..(k + 1) * 2 * dn];
@@ -811,42 +952,51 @@ impl Chunk {
             }
         }
         let uk = &self.u[cfg.num_transforms * dn..(cfg.num_transforms + 1) * dn];
+        let (minus_half, norm) = (T::of(-0.5), T::of(0.5 * d as f64 * LN_2PI));
         for j in 0..n {
-            let sq: f64 = uk[j * d..(j + 1) * d].iter().map(|v| v * v).sum();
-            self.lp[j] += -0.5 * sq - 0.5 * d as f64 * LN_2PI;
+            let mut sq = T::of(0.0);
+            for v in &uk[j * d..(j + 1) * d] {
+                sq += *v * *v;
+            }
+            self.lp[j] += minus_half * sq - norm;
         }
     }
 
+    /// The backward pass of this chunk for the per-column weights `w`: parameter
+    /// gradients into `self.grad`, `∂/∂u_0` in `self.g_u`.
     fn backward(
         &mut self,
         maf: &Maf,
-        masked: &[f64],
+        masked: &[T],
         w: &[f64],
         want_params: bool,
         want_theta: bool,
         np: usize,
     ) {
+        let zero = T::of(0.0);
         let cfg = &maf.data.config;
         let (d, h) = (maf.data.theta_dim, cfg.hidden_features);
         let n = self.len;
         let (dn, hn) = (d * n, h * n);
         let hidn = (cfg.num_blocks + 1) * hn;
         let kk = cfg.num_transforms;
-        self.g_u.resize(dn, 0.0);
-        self.g_v.resize(dn, 0.0);
-        self.g_out.resize(2 * dn, 0.0);
-        self.g_made.resize(dn, 0.0);
-        self.gh.resize(hn, 0.0);
-        self.gh2.resize(hn, 0.0);
+        self.g_u.resize(dn, zero);
+        self.g_v.resize(dn, zero);
+        self.g_out.resize(2 * dn, zero);
+        self.g_made.resize(dn, zero);
+        self.gh.resize(hn, zero);
+        self.gh2.resize(hn, zero);
+        self.w.clear();
+        self.w.extend(w.iter().map(|v| T::of(*v)));
         if want_params {
             self.grad.clear();
-            self.grad.resize(np, 0.0);
+            self.grad.resize(np, zero);
         }
         // ∂/∂u_K of Σ w_j (−½‖u_K‖²).
         let uk = &self.u[kk * dn..(kk + 1) * dn];
         for j in 0..n {
             for i in 0..d {
-                self.g_u[i + j * d] = -w[j] * uk[i + j * d];
+                self.g_u[i + j * d] = -self.w[j] * uk[i + j * d];
             }
         }
         for k in (0..kk).rev() {
@@ -864,7 +1014,7 @@ impl Chunk {
                 u,
                 s,
                 a,
-                w,
+                &self.w,
                 d,
                 &mut self.tmp,
                 &mut self.g_out,
@@ -922,6 +1072,8 @@ impl ConditionalDensityEstimator for Maf {
         MafWorkspace::default()
     }
 
+    /// Runs in the precision of [`MafConfig::precision`] (the log-densities handed back
+    /// are `f64` either way).
     fn forward(
         &self,
         ws: &mut MafWorkspace,
@@ -929,31 +1081,14 @@ impl ConditionalDensityEstimator for Maf {
         x: DMatrixView<'_, f64>,
         out: &mut [f64],
     ) -> Result<(), FlowError> {
-        let n = self.check_batch(&theta, &x)?;
-        if out.len() != n {
-            return Err(FlowError::dims(
-                "output length (one per column)",
-                n,
-                out.len(),
-            ));
+        match self.data.config.precision {
+            Precision::F64 => self.forward_in::<f64>(ws, theta, x, out),
+            Precision::F32 => self.forward_in::<f32>(ws, theta, x, out),
         }
-        ws.n = None;
-        self.masked_params_into(&mut ws.masked);
-        ws.chunks.resize_with(num_chunks(n), Chunk::default);
-        for (ch, (start, len)) in ws.chunks.iter_mut().zip(chunk_ranges(n)) {
-            ch.resize(self, start, len);
-        }
-        let masked = &ws.masked;
-        ws.chunks
-            .par_iter_mut()
-            .for_each(|ch| ch.forward(self, masked, &theta, &x));
-        for ch in &ws.chunks {
-            out[ch.start..ch.start + ch.len].copy_from_slice(&ch.lp);
-        }
-        ws.n = Some(n);
-        Ok(())
     }
 
+    /// In the precision of the preceding [`forward`](Self::forward); the gradient is
+    /// reduced over the column chunks in `f64`.
     fn backward(
         &self,
         ws: &mut MafWorkspace,
@@ -963,8 +1098,9 @@ impl ConditionalDensityEstimator for Maf {
         self.backward_impl(ws, weights, Some(grad), None)
     }
 
-    /// Evaluated in blocks of [`EVAL_BLOCK`] columns, so memory stays bounded for any
-    /// batch size (a single `forward` keeps every activation for the backward pass).
+    /// Evaluated in `f64` (whatever [`MafConfig::precision`] says), in blocks of
+    /// [`EVAL_BLOCK`] columns, so memory stays bounded for any batch size (a single
+    /// `forward` keeps every activation for the backward pass).
     fn log_prob(&self, theta: &DMatrix<f64>, x: &DMatrix<f64>) -> Result<DVector<f64>, FlowError> {
         self.check_batch(&theta.as_view(), &x.as_view())?;
         let n = theta.ncols();
@@ -976,7 +1112,7 @@ impl ConditionalDensityEstimator for Maf {
             } else {
                 x.columns(0, 0)
             };
-            self.forward(
+            self.forward_in::<f64>(
                 &mut ws,
                 theta.columns(start, len),
                 xb,
@@ -986,6 +1122,7 @@ impl ConditionalDensityEstimator for Maf {
         Ok(out)
     }
 
+    /// Evaluated in `f64`, whatever [`MafConfig::precision`] says.
     fn log_prob_grad_theta(
         &self,
         theta: &DMatrix<f64>,
@@ -1003,7 +1140,7 @@ impl ConditionalDensityEstimator for Maf {
             } else {
                 x.columns(0, 0)
             };
-            self.forward(
+            self.forward_in::<f64>(
                 &mut ws,
                 theta.columns(start, len),
                 xb,
@@ -1040,7 +1177,8 @@ impl ConditionalDensityEstimator for Maf {
 
 impl Maf {
     /// The flow's forward direction: the base-distribution noise `u` (`D × n`) that each
-    /// column of θ maps to given its context (the inverse of [`inverse`](Self::inverse)).
+    /// column of θ maps to given its context (the inverse of [`inverse`](Self::inverse)),
+    /// in `f64`.
     pub fn transform_to_noise(
         &self,
         theta: &DMatrix<f64>,
@@ -1048,11 +1186,11 @@ impl Maf {
     ) -> Result<DMatrix<f64>, FlowError> {
         let mut ws = self.workspace();
         let mut lp = vec![0.0; theta.ncols()];
-        self.forward(&mut ws, theta.as_view(), x.as_view(), &mut lp)?;
+        self.forward_in::<f64>(&mut ws, theta.as_view(), x.as_view(), &mut lp)?;
         let d = self.data.theta_dim;
         let k = self.data.config.num_transforms;
         let mut u = DMatrix::zeros(d, theta.ncols());
-        for ch in &ws.chunks {
+        for ch in &ws.f64s.chunks {
             let dn = d * ch.len;
             u.as_mut_slice()[d * ch.start..d * ch.start + dn]
                 .copy_from_slice(&ch.u[k * dn..(k + 1) * dn]);

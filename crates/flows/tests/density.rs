@@ -5,7 +5,7 @@ use nalgebra::DMatrix;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use simfer_flows::made::MadeActs;
-use simfer_flows::{ConditionalDensityEstimator, FlowError, Maf, MafConfig};
+use simfer_flows::{ConditionalDensityEstimator, FlowError, Maf, MafConfig, Precision};
 
 use crate::common::{data, direct_log_prob, flow, rng, small_config};
 
@@ -232,7 +232,14 @@ fn density_integrates_to_one() {
 
 #[test]
 fn results_do_not_depend_on_the_number_of_threads() {
-    let (maf, _, _) = flow(&MafConfig::default(), 3, 2, 11);
+    for precision in [Precision::F64, Precision::F32] {
+        let (mut maf, _, _) = flow(&MafConfig::default(), 3, 2, 11);
+        maf.set_precision(precision);
+        same_results_for_1_and_2_threads(&maf);
+    }
+}
+
+fn same_results_for_1_and_2_threads(maf: &Maf) {
     let (theta, x) = data(3, 2, 1000, 12);
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new()

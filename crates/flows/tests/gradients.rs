@@ -2,7 +2,7 @@
 
 use nalgebra::DMatrix;
 use rand::Rng;
-use simfer_flows::{ConditionalDensityEstimator, Dense, Maf, MafConfig};
+use simfer_flows::{ConditionalDensityEstimator, Dense, Maf, MafConfig, Precision};
 
 use crate::common::{flow, rng, small_config};
 
@@ -62,7 +62,13 @@ fn blocks(maf: &Maf) -> Vec<(String, Dense)> {
 }
 
 fn check_params(cfg: &MafConfig, d: usize, c: usize, max_per_block: usize) {
-    let (maf, theta, x) = flow(cfg, d, c, 20 + d as u64 + c as u64);
+    // Gradient checks run in f64 (the f32 passes are checked against these in
+    // `precision.rs`).
+    let cfg = MafConfig {
+        precision: Precision::F64,
+        ..cfg.clone()
+    };
+    let (maf, theta, x) = flow(&cfg, d, c, 20 + d as u64 + c as u64);
     let n = 6;
     let theta = theta.columns(0, n).into_owned();
     let x = x.columns(0, n).into_owned();

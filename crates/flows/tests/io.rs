@@ -1,7 +1,7 @@
 //! Save/load round trips and version/architecture errors.
 
 use simfer_flows::io::{FORMAT_TAG, FORMAT_VERSION};
-use simfer_flows::{ConditionalDensityEstimator, FlowError, Maf, MafConfig};
+use simfer_flows::{ConditionalDensityEstimator, FlowError, Maf, MafConfig, Precision};
 
 use crate::common::{data, flow};
 
@@ -101,4 +101,37 @@ fn another_version_or_architecture_is_a_clear_error() {
             .is_err()
     );
     assert!(maf.check_architecture(&MafConfig::default(), 2, 1).is_ok());
+}
+
+/// Files written by version 1 of the format (before the training precision was part of
+/// the configuration), both binary and JSON, load with the default precision and give
+/// the log-densities the writing version computed.
+#[test]
+fn version_1_files_still_load() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let theta = nalgebra::DMatrix::from_fn(2, 4, |i, j| {
+        ((3 * i + 7 * j) as f64 * 0.37).sin() + i as f64
+    });
+    let x = nalgebra::DMatrix::from_fn(1, 4, |_, j| (j as f64 * 0.21).cos());
+    // Printed by the version that wrote the files.
+    let expected = [
+        -3.802255542427187,
+        -3.1783916555063767,
+        -3.9162007250405497,
+        -3.3058357410563612,
+    ];
+    let bin = Maf::load(dir.join("maf_v1.bin")).unwrap();
+    let json = Maf::from_json(&std::fs::read_to_string(dir.join("maf_v1.json")).unwrap()).unwrap();
+    for maf in [bin, json] {
+        assert_eq!(maf.config().hidden_features, 8);
+        assert_eq!(maf.config().precision, Precision::default());
+        let lp = maf.log_prob(&theta, &x).unwrap();
+        for (a, b) in lp.iter().zip(expected) {
+            // Not bit-exact across CPUs: tanh uses fused multiply-adds where available.
+            assert!((a - b).abs() < 1e-12 * b.abs(), "{a} vs {b}");
+        }
+        // Saved again, it is a file of the current version.
+        let again = Maf::from_bytes(&maf.to_bytes().unwrap()).unwrap();
+        assert_eq!(again.log_prob(&theta, &x).unwrap(), lp);
+    }
 }

@@ -4,4 +4,5 @@ mod common;
 mod density;
 mod gradients;
 mod io;
+mod precision;
 mod training;
