@@ -30,6 +30,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use simfer_analysis::{C2stOptions, c2st_with_details, write_samples_csv};
 use simfer_distributions::derive_rng;
+use simfer_flows::Precision;
 use simfer_simulators::Task;
 
 use crate::cli::{BenchArgs, SuiteName};
@@ -195,6 +196,8 @@ pub struct BenchSettings {
     pub predictive_samples: usize,
     /// Cap on the training epochs per round.
     pub max_epochs: Option<usize>,
+    /// Precision of the MAF's training passes.
+    pub precision: Precision,
     /// Seed of observations and reference samples.
     pub observation_seed: u64,
     /// The C2ST options (the seed is replaced by each run's).
@@ -362,6 +365,7 @@ pub fn bench(args: &BenchArgs) -> Result<Report> {
             samples: args.samples,
             predictive_samples: args.predictive_samples,
             max_epochs: args.max_epochs,
+            precision: args.precision.into(),
             observation_seed: OBSERVATION_SEED,
             c2st: C2stOptions::default(),
             threads: rayon::current_num_threads(),
@@ -461,6 +465,7 @@ fn run_case(case: &Case<'_>, args: &BenchArgs) -> (RunRecord, Option<DMatrix<f64
         seed,
         samples: args.samples,
         max_epochs: args.max_epochs,
+        precision: args.precision.into(),
         progress: false,
     };
     let mut record = RunRecord {

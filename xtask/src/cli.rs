@@ -112,6 +112,9 @@ pub struct RunArgs {
     /// Cap on the training epochs per round (default: none, early stopping decides).
     #[arg(long)]
     pub max_epochs: Option<usize>,
+    /// Precision of the training passes.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: PrecisionArg,
     /// Also score the samples with C2ST against the task's reference posterior, where
     /// one exists.
     #[arg(long)]
@@ -119,6 +122,24 @@ pub struct RunArgs {
     /// Show progress bars (on a terminal).
     #[arg(long)]
     pub progress: bool,
+}
+
+/// Precision of the training passes of the MAF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    /// Single precision (the library's default; parameters stay f64).
+    F32,
+    /// Double precision throughout.
+    F64,
+}
+
+impl From<PrecisionArg> for simfer_flows::Precision {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::F32 => simfer_flows::Precision::F32,
+            PrecisionArg::F64 => simfer_flows::Precision::F64,
+        }
+    }
 }
 
 /// The benchmark suites.
@@ -160,6 +181,9 @@ pub struct BenchArgs {
     /// Cap on the training epochs per round (default: none, early stopping decides).
     #[arg(long)]
     pub max_epochs: Option<usize>,
+    /// Precision of the training passes.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: PrecisionArg,
     /// Also write each run's posterior samples and each observation's reference samples
     /// as CSV under DIR/samples/.
     #[arg(long)]
@@ -266,6 +290,8 @@ mod tests {
             "3",
             "--max-epochs",
             "5",
+            "--precision",
+            "f64",
             "--c2st",
         ]);
         assert_eq!(r.observation.theta, Some(NumberList(vec![-1.0, -0.2, 3.0])));
@@ -274,6 +300,7 @@ mod tests {
             (10, 100, 42, 500)
         );
         assert_eq!((r.dim, r.max_epochs, r.c2st), (Some(3), Some(5), true));
+        assert_eq!(r.precision, PrecisionArg::F64);
 
         let r = run_args(&[
             "run",
@@ -328,6 +355,7 @@ mod tests {
                 assert_eq!(b.budgets, Some(vec![1000]));
                 assert_eq!(b.rounds, Some(vec![1, 10]));
                 assert_eq!((b.observations, b.samples), (3, 10_000));
+                assert_eq!(b.precision, PrecisionArg::F32);
             }
             other => panic!("expected bench, got {other:?}"),
         }

@@ -9,6 +9,7 @@ use nalgebra::DMatrix;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use simfer_distributions::{Prior, derive_rng};
+use simfer_flows::Precision;
 use simfer_inference::{ProposalSource, SnpeConfig, run_snpe};
 use simfer_simulators::tasks::LinearGaussian;
 use simfer_simulators::{SimulationOptions, Simulator, Task, simulate_batch, task};
@@ -92,6 +93,8 @@ pub struct InferenceSettings {
     pub samples: usize,
     /// Cap on the epochs per round (`None`: early stopping alone).
     pub max_epochs: Option<usize>,
+    /// Precision of the MAF's training passes.
+    pub precision: Precision,
     /// Progress bars.
     pub progress: bool,
 }
@@ -156,7 +159,7 @@ pub struct InferenceOutcome {
 }
 
 /// Runs NPE or SNPE-C on `task` at `x_o` with `simfer_inference::run_snpe` and the default
-/// (reference) MAF and training settings, then draws the posterior samples with the
+/// (reference) MAF and training settings (training passes in `settings.precision`), then draws the posterior samples with the
 /// generator `derive_rng(seed, STREAM_SAMPLES)`.
 ///
 /// # Errors
@@ -175,6 +178,7 @@ pub fn infer(
     };
     config.training.max_num_epochs = settings.max_epochs;
     config.sampling.progress = settings.progress;
+    config.estimator.precision = settings.precision;
     let run = run_snpe(
         prior,
         simulator.as_ref(),

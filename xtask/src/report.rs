@@ -168,11 +168,19 @@ pub fn markdown(report: &Report) -> String {
          and {} reference samples (0.5: indistinguishable, 1.0: fully separable), shown as \
          mean ± standard deviation over the observations. Published: Lueckmann et al. 2021 \
          (sbibm), mean over its 10 observations. NPE is 1 round, SNPE 10 rounds with the \
-         budget split evenly. Ours use the default MAF (5 transforms of 50 units) and the \
-         reference training settings; published NPE/SNPE used a neural spline flow (NSF), \
+         budget split evenly. Ours use the default MAF (5 transforms of 50 units, training \
+         passes in {}) and the reference training settings; published NPE/SNPE used a neural spline flow (NSF), \
          SNPE-MAF a MAF. Seconds: the inference of one run (simulate + train + sample), mean \
          over the observations, on {} thread(s). The suite took {:.0} s.\n",
-        s.observations, s.samples, s.samples, s.threads, report.seconds_total
+        s.observations,
+        s.samples,
+        s.samples,
+        match s.precision {
+            simfer_flows::Precision::F32 => "f32",
+            simfer_flows::Precision::F64 => "f64",
+        },
+        s.threads,
+        report.seconds_total
     );
 
     let budgets: Vec<usize> = report
@@ -571,6 +579,7 @@ mod tests {
                 samples: 10_000,
                 predictive_samples: 1000,
                 max_epochs: None,
+                precision: simfer_flows::Precision::F32,
                 observation_seed: 2021,
                 c2st: C2stOptions::default(),
                 threads: 2,
