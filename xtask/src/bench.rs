@@ -21,7 +21,7 @@
 //! posterior-predictive distance of [`crate::predictive`], the only score of tasks without
 //! reference samples.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -559,14 +559,6 @@ pub fn progress_line(r: &RunRecord) -> String {
         line.push_str(&format!("  [{e}]"));
     }
     line
-}
-
-/// The default output directory of a suite: `target/xtask/bench-<suite>` under the root.
-pub fn default_out(root: &Path, suite: SuiteName) -> PathBuf {
-    root.join("target").join("xtask").join(match suite {
-        SuiteName::Quick => "bench-quick",
-        SuiteName::Full => "bench-full",
-    })
 }
 
 #[cfg(test)]

@@ -159,8 +159,8 @@ pub struct InferenceOutcome {
 }
 
 /// Runs NPE or SNPE-C on `task` at `x_o` with `simfer_inference::run_snpe` and the default
-/// (reference) MAF and training settings (training passes in `settings.precision`), then draws the posterior samples with the
-/// generator `derive_rng(seed, STREAM_SAMPLES)`.
+/// (reference) MAF and training settings (training passes in `settings.precision`), then
+/// draws the posterior samples with the generator `derive_rng(seed, STREAM_SAMPLES)`.
 ///
 /// # Errors
 /// Bad settings, an observation of the wrong length, and anything the inference reports

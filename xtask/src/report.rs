@@ -169,8 +169,8 @@ pub fn markdown(report: &Report) -> String {
          mean ± standard deviation over the observations. Published: Lueckmann et al. 2021 \
          (sbibm), mean over its 10 observations. NPE is 1 round, SNPE 10 rounds with the \
          budget split evenly. Ours use the default MAF (5 transforms of 50 units, training \
-         passes in {}) and the reference training settings; published NPE/SNPE used a neural spline flow (NSF), \
-         SNPE-MAF a MAF. Seconds: the inference of one run (simulate + train + sample), mean \
+         passes in {}) and the reference training settings; published NPE/SNPE used a \
+         neural spline flow (NSF), SNPE-MAF a MAF. Seconds: the inference of one run (simulate + train + sample), mean \
          over the observations, on {} thread(s). The suite took {:.0} s.\n",
         s.observations,
         s.samples,

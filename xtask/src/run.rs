@@ -252,7 +252,8 @@ pub fn print_summary(s: &RunSummary, out: &Path) {
         s.observation.x_o
     );
     println!(
-        "round  proposal                  invalid  epochs  best val. loss  acceptance  seconds (simulate + train)"
+        "round  proposal                  invalid  epochs  best val. loss  acceptance  \
+         seconds (simulate + train)"
     );
     for r in &s.rounds {
         println!(
