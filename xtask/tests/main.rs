@@ -14,11 +14,10 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Runs the xtask binary (never re-running itself in release) with `threads` rayon threads.
+/// Runs the xtask binary with `threads` rayon threads.
 fn xtask(args: &[&str], threads: usize) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
-        .env("XTASK_NO_RELEASE", "1")
         .env("RAYON_NUM_THREADS", threads.to_string())
         .output()
         .expect("the xtask binary runs")
