@@ -134,21 +134,7 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let csv = args.out.join("samples.csv");
-    let mut text = (1..=num_dim)
-        .map(|d| format!("theta_{d}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    text.push('\n');
-    for col in samples.column_iter() {
-        text.push_str(
-            &col.iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        text.push('\n');
-    }
-    std::fs::write(&csv, text).with_context(|| format!("writing {}", csv.display()))?;
+    analysis::write_samples_csv(&csv, &samples, None)?;
 
     let plot_start = Instant::now();
     let labels: Vec<String> = (1..=num_dim).map(|d| format!("θ{d}")).collect();
