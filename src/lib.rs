@@ -32,7 +32,7 @@ pub mod prelude {
         BoxUniform, Independent, LogNormal, MultivariateNormal, Prior, Support, derive_rng,
         rng_from_seed,
     };
-    pub use simfer_flows::{ConditionalDensityEstimator, Maf, MafConfig};
+    pub use simfer_flows::{ConditionalDensityEstimator, Maf, MafConfig, Precision};
     pub use simfer_inference::{
         InvalidPolicy, MapOptions, Posterior, SamplingOptions, Snpe, SnpeConfig, run_snpe,
     };
