@@ -82,9 +82,9 @@ pub enum InferenceError {
     },
     /// Rejection sampling used up its budget before collecting the samples asked for.
     #[error(
-        "rejection sampling stopped after {drawn} draws with {accepted} of {requested} samples \
-         accepted: only {rate_percent:.4}% of the estimator's samples fall inside the prior's \
-         support{limit}. Raise the budget (`SamplingOptions`), sample without rejection \
+        "rejection sampling stopped after {drawn} draws, of which {accepted} fell inside the \
+         prior's support where {requested} samples were requested: only {rate_percent:.4}% of \
+         the estimator's samples fall inside the prior's support{limit}. Raise the budget (`SamplingOptions`), sample without rejection \
          (`reject_outside_prior: false`, biased), or train more (more simulations or rounds)"
     )]
     RejectionBudget {

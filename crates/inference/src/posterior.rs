@@ -374,9 +374,10 @@ impl<E: ConditionalDensityEstimator> Posterior<E> {
                 break;
             }
             let rate = stats.acceptance_rate();
-            let projected = stats.drawn as f64 + remaining as f64 / rate.max(1e-300);
-            let out_of_draws = stats.drawn >= opts.max_draws
-                || (stats.drawn >= 10_000 && projected > opts.max_draws as f64);
+            let projected = projected_draws(stats.drawn, stats.accepted, remaining);
+            let spent = stats.drawn >= opts.max_draws;
+            let hopeless = stats.drawn >= 10_000 && projected > opts.max_draws as f64;
+            let out_of_draws = spent || hopeless;
             let out_of_time = opts
                 .max_seconds
                 .is_some_and(|s| start.elapsed().as_secs_f64() > s);
@@ -389,10 +390,14 @@ impl<E: ConditionalDensityEstimator> Posterior<E> {
                         " (time budget of {} s spent)",
                         opts.max_seconds.unwrap_or(0.0)
                     )
+                } else if spent {
+                    format!(" (the budget of {} draws is spent)", opts.max_draws)
                 } else {
                     format!(
-                        " (a budget of {} draws, which at this rate would need about {:.3e})",
-                        opts.max_draws, projected
+                        " (stopped early: even at an optimistic acceptance rate the {remaining} \
+                         missing samples would take about {projected:.1e} draws in all, over \
+                         the budget of {} draws)",
+                        opts.max_draws
                     )
                 };
                 return Err(InferenceError::RejectionBudget {
@@ -501,5 +506,45 @@ impl<E: ConditionalDensityEstimator> Proposal for Posterior<E> {
     fn propose(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, DistributionError> {
         self.sample(n, None, rng)
             .map_err(|e| DistributionError::Sampling(Box::new(e)))
+    }
+}
+
+/// The candidates that rejection sampling would draw in all to collect `remaining` more
+/// samples, after `accepted` of `drawn` were inside the support. The rate is taken
+/// optimistically, at a Poisson upper bound `(k + 2√k + 3) / drawn` (the rule of three
+/// when none was accepted), so that a budget is only declared insufficient when even a
+/// rate well above the observed one could not meet it.
+fn projected_draws(drawn: u64, accepted: u64, remaining: usize) -> f64 {
+    let k = accepted as f64;
+    let drawn = drawn.max(1) as f64;
+    let optimistic_rate = ((k + 2.0 * k.sqrt() + 3.0) / drawn).min(1.0);
+    drawn + remaining as f64 / optimistic_rate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::projected_draws;
+
+    #[test]
+    fn projection_with_no_acceptance_uses_the_rule_of_three() {
+        // None of 10^4 accepted: a rate up to 3·10^-4 is plausible, so 100 more samples
+        // may need only about 3.3·10^5 more draws, well inside a budget of 10^7.
+        let p = projected_draws(10_000, 0, 100);
+        assert!(
+            (p - (10_000.0 + 100.0 * 10_000.0 / 3.0)).abs() < 1e-6,
+            "{p}"
+        );
+        assert!(p < 1e7);
+    }
+
+    #[test]
+    fn projection_is_optimistic_but_close_to_the_observed_rate_for_many_acceptances() {
+        // 5·10^5 of 10^6 accepted: the observed rate is 0.5; the bound ~0.5017.
+        let p = projected_draws(1_000_000, 500_000, 1_000_000);
+        let at_observed_rate = 1_000_000.0 + 2.0 * 1_000_000.0;
+        assert!(p < at_observed_rate, "{p}");
+        assert!(p > 0.99 * at_observed_rate, "{p}");
+        // Everything accepted: the rate is capped at 1.
+        assert_eq!(projected_draws(100, 100, 50), 150.0);
     }
 }

@@ -204,6 +204,27 @@ fn a_spent_rejection_budget_is_an_error_stating_the_rate() {
         }
         other => panic!("unexpected {other}"),
     }
+    // At about 58 % acceptance, 10^6 samples need about 1.7·10^6 draws: a budget of
+    // 1.2·10^6 is seen to be insufficient after the first 10^4 draws, without spending it.
+    posterior
+        .set_sampling_options(SamplingOptions {
+            max_draws: 1_200_000,
+            max_sampling_batch_size: 10_000,
+            ..SamplingOptions::default()
+        })
+        .unwrap();
+    let err = posterior
+        .sample(1_000_000, None, &mut rng_from_seed(1))
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("stopped early"), "{msg}");
+    assert!(msg.contains("budget of 1200000 draws"), "{msg}");
+    match err {
+        simfer_inference::InferenceError::RejectionBudget { drawn, .. } => {
+            assert!(drawn < 100_000, "drew {drawn}");
+        }
+        other => panic!("unexpected {other}"),
+    }
     // A time budget.
     posterior
         .set_sampling_options(SamplingOptions {
