@@ -16,8 +16,8 @@
 //! **Scores.** Reference samples of observation `k` come from [`reference_samples`] (the
 //! task's exact sampler, or MCMC on the exact likelihood with its convergence diagnostics)
 //! with the generator `derive_rng(OBSERVATION_SEED, 2⁴⁰ + k)`;
-//! C2ST as the benchmark defines it (simfer-analysis' `c2st`, seed `k`; at most 200 epochs
-//! per fold, scikit-learn's default, where sbibm allows 10,000). Every run also gets the
+//! C2ST as the benchmark defines it (simfer-analysis' `c2st` with its defaults, seed `k`:
+//! the stopping rule ends training, capped at 10,000 epochs as sbibm). Every run also gets the
 //! posterior-predictive distance of [`crate::predictive`], the only score of tasks without
 //! reference samples.
 

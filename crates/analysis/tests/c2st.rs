@@ -5,6 +5,21 @@ use simfer_analysis::{C2stOptions, c2st, c2st_with_details};
 use crate::common::{normal, rng};
 
 #[test]
+fn defaults_are_the_benchmark_definition() {
+    // benchmark-tasks.md "Scoring" and sbibm's `c2st`: 5 shuffled folds, z-scoring with
+    // the reference, 2 × 10·D units, Adam 1e-3, L2 1e-4, batches of 200, stop after 10
+    // epochs without a 1e-4 improvement, and a cap (`max_iter=10000`) high enough that
+    // the stopping rule, not the cap, ends training.
+    let o = C2stOptions::default();
+    assert_eq!((o.folds, o.z_score, o.hidden_per_dim), (5, true, 10));
+    assert_eq!((o.learning_rate, o.l2, o.batch_size), (1e-3, 1e-4, 200));
+    assert_eq!(
+        (o.tol, o.n_iter_no_change, o.max_epochs),
+        (1e-4, 10, 10_000)
+    );
+}
+
+#[test]
 fn same_distribution_scores_one_half() {
     let mut r = rng(40);
     let a = normal(2, 5_000, 0.0, 1.0, &mut r);
@@ -28,7 +43,7 @@ fn unit_shift_in_one_dimension_scores_the_bayes_accuracy() {
         res.accuracy
     );
     assert_eq!(res.fold_accuracies.len(), 5);
-    // The stopping rule ends training long before the 200-epoch cap here.
+    // The stopping rule ends training here, within scikit-learn's default of 200 epochs.
     assert!(
         res.epochs.iter().all(|&e| e > 11 && e < 200),
         "epochs {:?}",
