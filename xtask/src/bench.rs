@@ -30,7 +30,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use simfer_analysis::{C2stOptions, c2st_with_details, write_samples_csv};
 use simfer_distributions::derive_rng;
-use simfer_flows::Precision;
+use simfer_flows::{EstimatorKind, Precision};
 use simfer_simulators::Task;
 
 use crate::cli::{BenchArgs, SuiteName};
@@ -196,7 +196,7 @@ pub struct BenchSettings {
     pub predictive_samples: usize,
     /// Cap on the training epochs per round.
     pub max_epochs: Option<usize>,
-    /// Precision of the MAF's training passes.
+    /// Precision of the estimators' training passes.
     pub precision: Precision,
     /// Seed of observations and reference samples.
     pub observation_seed: u64,
@@ -250,6 +250,9 @@ pub struct RunRecord {
     pub entry: String,
     /// The task.
     pub task: String,
+    /// The density estimator.
+    #[serde(default = "default_estimator")]
+    pub estimator: EstimatorKind,
     /// Total simulations.
     pub budget: usize,
     /// Rounds.
@@ -278,6 +281,11 @@ pub struct RunRecord {
     pub seconds: RunSeconds,
     /// Why the run (or its scoring) failed, if it did.
     pub error: Option<String>,
+}
+
+/// The estimator of reports written before the estimator was recorded.
+fn default_estimator() -> EstimatorKind {
+    EstimatorKind::Maf
 }
 
 impl RunRecord {
@@ -374,7 +382,13 @@ pub fn bench(args: &BenchArgs) -> Result<Report> {
         runs: Vec::new(),
         seconds_total: 0.0,
     };
-    let total: usize = entries.iter().map(|e| e.configs.len()).sum::<usize>() * args.observations;
+    ensure!(
+        !args.estimator.is_empty(),
+        "--estimator: expected at least one estimator"
+    );
+    let total: usize = entries.iter().map(|e| e.configs.len()).sum::<usize>()
+        * args.observations
+        * args.estimator.len();
     let start = Instant::now();
     println!(
         "{} suite: {total} runs on {} threads; writing {}",
@@ -411,11 +425,16 @@ pub fn bench(args: &BenchArgs) -> Result<Report> {
                 reference_error,
                 seconds_reference,
             });
-            for config in &entry.configs {
+            for (config, &estimator) in entry
+                .configs
+                .iter()
+                .flat_map(|c| args.estimator.iter().map(move |e| (c, e)))
+            {
                 let case = Case {
                     entry,
                     task: task.as_ref(),
                     config: *config,
+                    estimator,
                     k,
                     theta_true: theta_true.as_deref(),
                     x_o: &x_o,
@@ -424,7 +443,7 @@ pub fn bench(args: &BenchArgs) -> Result<Report> {
                 let (record, samples) = run_case(&case, args);
                 if let (true, Some(s)) = (args.keep_samples, &samples) {
                     let path = samples_dir.join(format!(
-                        "{}_n{}_r{}_obs{k}.csv",
+                        "{}_{estimator}_n{}_r{}_obs{k}.csv",
                         entry.name, config.budget, config.rounds
                     ));
                     write_samples_csv(&path, s, None)?;
@@ -450,6 +469,7 @@ struct Case<'a> {
     entry: &'a Entry,
     task: &'a dyn Task,
     config: Config,
+    estimator: EstimatorKind,
     k: usize,
     theta_true: Option<&'a [f64]>,
     x_o: &'a [f64],
@@ -465,12 +485,14 @@ fn run_case(case: &Case<'_>, args: &BenchArgs) -> (RunRecord, Option<DMatrix<f64
         seed,
         samples: args.samples,
         max_epochs: args.max_epochs,
+        estimator: case.estimator,
         precision: args.precision.into(),
         progress: false,
     };
     let mut record = RunRecord {
         entry: case.entry.name.clone(),
         task: case.entry.task.clone(),
+        estimator: case.estimator,
         budget: case.config.budget,
         rounds: case.config.rounds,
         simulations_per_round: settings.simulations_per_round,
@@ -536,8 +558,8 @@ fn run_case(case: &Case<'_>, args: &BenchArgs) -> (RunRecord, Option<DMatrix<f64
 /// The line printed for a run.
 pub fn progress_line(r: &RunRecord) -> String {
     let head = format!(
-        "{:<23} {:>6} sims  R={:<2}  obs {}",
-        r.entry, r.budget, r.rounds, r.observation
+        "{:<23} {:<3} {:>6} sims  R={:<2}  obs {}",
+        r.entry, r.estimator, r.budget, r.rounds, r.observation
     );
     if r.round_details.is_empty() {
         return format!(

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use simfer_flows::EstimatorKind;
 
 /// Developer tasks for the simfer workspace.
 #[derive(Debug, Parser)]
@@ -112,6 +113,10 @@ pub struct RunArgs {
     /// Cap on the training epochs per round (default: none, early stopping decides).
     #[arg(long)]
     pub max_epochs: Option<usize>,
+    /// The density estimator (maf, the reference's default; or another kind), with the
+    /// reference's settings of its kind.
+    #[arg(long, default_value = "maf", value_parser = parse_estimator)]
+    pub estimator: EstimatorKind,
     /// Precision of the training passes.
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: PrecisionArg,
@@ -124,7 +129,13 @@ pub struct RunArgs {
     pub progress: bool,
 }
 
-/// Precision of the training passes of the MAF.
+/// An estimator kind by name (`maf`, …).
+fn parse_estimator(s: &str) -> Result<EstimatorKind, String> {
+    s.parse()
+        .map_err(|e: simfer_flows::FlowError| e.to_string())
+}
+
+/// Precision of the training passes of the estimator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PrecisionArg {
     /// Single precision (the library's default; parameters stay f64).
@@ -181,6 +192,10 @@ pub struct BenchArgs {
     /// Cap on the training epochs per round (default: none, early stopping decides).
     #[arg(long)]
     pub max_epochs: Option<usize>,
+    /// The density estimators to run (comma-separated, e.g. `maf,nsf`): every run of
+    /// the suite is made with each, and the report has a column per estimator.
+    #[arg(long, value_delimiter = ',', default_value = "maf", value_parser = parse_estimator)]
+    pub estimator: Vec<EstimatorKind>,
     /// Precision of the training passes.
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: PrecisionArg,

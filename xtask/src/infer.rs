@@ -9,7 +9,7 @@ use nalgebra::DMatrix;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use simfer_distributions::{Prior, derive_rng};
-use simfer_flows::Precision;
+use simfer_flows::{EstimatorKind, Precision};
 use simfer_inference::{ProposalSource, SnpeConfig, run_snpe};
 use simfer_simulators::tasks::LinearGaussian;
 use simfer_simulators::{SimulationOptions, Simulator, Task, simulate_batch, task};
@@ -93,10 +93,18 @@ pub struct InferenceSettings {
     pub samples: usize,
     /// Cap on the epochs per round (`None`: early stopping alone).
     pub max_epochs: Option<usize>,
-    /// Precision of the MAF's training passes.
+    /// The density estimator (with the reference's settings of its kind).
+    #[serde(default = "default_estimator")]
+    pub estimator: EstimatorKind,
+    /// Precision of the estimator's training passes.
     pub precision: Precision,
     /// Progress bars.
     pub progress: bool,
+}
+
+/// The estimator of reports written before the estimator was a setting.
+fn default_estimator() -> EstimatorKind {
+    EstimatorKind::Maf
 }
 
 /// What one round did.
@@ -158,8 +166,9 @@ pub struct InferenceOutcome {
     pub seconds: PhaseSeconds,
 }
 
-/// Runs NPE or SNPE-C on `task` at `x_o` with `simfer_inference::run_snpe` and the default
-/// (reference) MAF and training settings (training passes in `settings.precision`), then
+/// Runs NPE or SNPE-C on `task` at `x_o` with `simfer_inference::run_snpe`, the estimator
+/// of `settings.estimator` with the reference's settings of its kind and the reference's
+/// training settings (training passes in `settings.precision`), then
 /// draws the posterior samples with the generator `derive_rng(seed, STREAM_SAMPLES)`.
 ///
 /// # Errors
@@ -173,12 +182,13 @@ pub fn infer(
     let prior: Arc<dyn Prior> = Arc::from(task.prior());
     let simulator: Box<dyn Simulator> = task.simulator();
     let mut config = SnpeConfig {
+        estimator: settings.estimator.default_config(),
         progress: settings.progress,
         ..SnpeConfig::default()
     };
     config.training.max_num_epochs = settings.max_epochs;
     config.sampling.progress = settings.progress;
-    config.estimator.precision = settings.precision;
+    config.estimator.set_precision(settings.precision);
     let run = run_snpe(
         prior,
         simulator.as_ref(),

@@ -5,6 +5,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use simfer_flows::EstimatorKind;
+
 use crate::bench::{Report, RunRecord, TUTORIAL};
 use crate::published::{Method, published};
 
@@ -63,17 +65,34 @@ fn runs_of<'a>(
     entry: &'a str,
     budget: usize,
     rounds: usize,
+    estimator: EstimatorKind,
 ) -> impl Iterator<Item = &'a RunRecord> {
-    report
-        .runs
-        .iter()
-        .filter(move |r| r.entry == entry && r.budget == budget && r.rounds == rounds)
+    report.runs.iter().filter(move |r| {
+        r.entry == entry && r.budget == budget && r.rounds == rounds && r.estimator == estimator
+    })
+}
+
+/// The estimators of the report's runs, in order of first appearance.
+fn estimators(report: &Report) -> Vec<EstimatorKind> {
+    let mut seen = Vec::new();
+    for r in &report.runs {
+        if !seen.contains(&r.estimator) {
+            seen.push(r.estimator);
+        }
+    }
+    seen
 }
 
 /// Our cell: mean ± sd of the C2ST over the observations, `n/a` without reference samples,
 /// `—` when not run; failed runs are counted.
-fn ours_cell(report: &Report, entry: &str, budget: usize, rounds: usize) -> String {
-    let runs: Vec<&RunRecord> = runs_of(report, entry, budget, rounds).collect();
+fn ours_cell(
+    report: &Report,
+    entry: &str,
+    budget: usize,
+    rounds: usize,
+    estimator: EstimatorKind,
+) -> String {
+    let runs: Vec<&RunRecord> = runs_of(report, entry, budget, rounds, estimator).collect();
     if runs.is_empty() {
         return "—".into();
     }
@@ -90,8 +109,14 @@ fn ours_cell(report: &Report, entry: &str, budget: usize, rounds: usize) -> Stri
     cell
 }
 
-fn seconds_cell(report: &Report, entry: &str, budget: usize, rounds: usize) -> String {
-    let s: Vec<f64> = runs_of(report, entry, budget, rounds)
+fn seconds_cell(
+    report: &Report,
+    entry: &str,
+    budget: usize,
+    rounds: usize,
+    estimator: EstimatorKind,
+) -> String {
+    let s: Vec<f64> = runs_of(report, entry, budget, rounds, estimator)
         .filter(|r| !r.round_details.is_empty())
         .map(|r| r.seconds.phases.inference)
         .collect();
@@ -117,7 +142,7 @@ fn entries(report: &Report) -> Vec<(String, String)> {
 struct Comparison {
     entry: String,
     budget: usize,
-    ours_label: &'static str,
+    ours_label: String,
     ours: Vec<f64>,
     method: Method,
     published: f64,
@@ -128,28 +153,30 @@ fn comparisons(report: &Report, budgets: &[usize]) -> Vec<Comparison> {
     let mut out = Vec::new();
     for (entry, task) in entries(report) {
         for &b in budgets {
-            for (rounds, label, method, other) in [
-                (1, "NPE (1 round)", Method::NpeNsf, None),
-                (
-                    10,
-                    "SNPE (10 rounds)",
-                    Method::SnpeNsf,
-                    Some(Method::SnpeMaf),
-                ),
-            ] {
-                let ours: Vec<f64> = runs_of(report, &entry, b, rounds)
-                    .filter_map(|r| r.c2st)
-                    .collect();
-                if let (false, Some(p)) = (ours.is_empty(), published(&task, method, b)) {
-                    out.push(Comparison {
-                        entry: entry.clone(),
-                        budget: b,
-                        ours_label: label,
-                        ours,
-                        method,
-                        published: p,
-                        other: other.and_then(|m| published(&task, m, b).map(|v| (m, v))),
-                    });
+            for estimator in estimators(report) {
+                for (rounds, label, method, other) in [
+                    (1, "NPE (1 round)", Method::NpeNsf, None),
+                    (
+                        10,
+                        "SNPE (10 rounds)",
+                        Method::SnpeNsf,
+                        Some(Method::SnpeMaf),
+                    ),
+                ] {
+                    let ours: Vec<f64> = runs_of(report, &entry, b, rounds, estimator)
+                        .filter_map(|r| r.c2st)
+                        .collect();
+                    if let (false, Some(p)) = (ours.is_empty(), published(&task, method, b)) {
+                        out.push(Comparison {
+                            entry: entry.clone(),
+                            budget: b,
+                            ours_label: format!("{label}, {estimator}"),
+                            ours,
+                            method,
+                            published: p,
+                            other: other.and_then(|m| published(&task, m, b).map(|v| (m, v))),
+                        });
+                    }
                 }
             }
         }
@@ -168,13 +195,19 @@ pub fn markdown(report: &Report) -> String {
          and {} reference samples (0.5: indistinguishable, 1.0: fully separable), shown as \
          mean ± standard deviation over the observations. Published: Lueckmann et al. 2021 \
          (sbibm), mean over its 10 observations. NPE is 1 round, SNPE 10 rounds with the \
-         budget split evenly. Ours use the default MAF (5 transforms of 50 units, training \
-         passes in {}) and the reference training settings; published NPE/SNPE used a \
-         neural spline flow (NSF), SNPE-MAF a MAF. Seconds: the inference of one run (simulate + train + sample), mean \
-         over the observations, on {} thread(s). The suite took {:.0} s.\n",
+         budget split evenly. Ours: the estimator named in each column ({}) with the \
+         reference's settings of its kind (training passes in {}) and the reference training \
+         settings; published NPE/SNPE used a neural spline flow (NSF), SNPE-MAF a MAF. \
+         Seconds: the inference of one run (simulate + train + sample), mean over the \
+         observations, on {} thread(s). The suite took {:.0} s.\n",
         s.observations,
         s.samples,
         s.samples,
+        estimators(report)
+            .iter()
+            .map(|e| e.name())
+            .collect::<Vec<_>>()
+            .join(", "),
         match s.precision {
             simfer_flows::Precision::F32 => "f32",
             simfer_flows::Precision::F64 => "f64",
@@ -199,12 +232,21 @@ pub fn markdown(report: &Report) -> String {
             .collect::<Vec<_>>()
             .join(" / ");
         let _ = writeln!(md, "## C2ST at {bs} simulations\n");
-        let _ = writeln!(
-            md,
-            "| task | NPE ours {bs} | NPE (NSF) {bs} | SNPE ours {bs} | SNPE (NSF) {bs} | \
-             SNPE-MAF {bs} | seconds NPE {bs} | seconds SNPE {bs} |"
-        );
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+        let ests = estimators(report);
+        let mut header = String::from("| task |");
+        for e in &ests {
+            let _ = write!(header, " NPE {e} {bs} |");
+        }
+        let _ = write!(header, " NPE (NSF) {bs} |");
+        for e in &ests {
+            let _ = write!(header, " SNPE {e} {bs} |");
+        }
+        let _ = write!(header, " SNPE (NSF) {bs} | SNPE-MAF {bs} |");
+        for e in &ests {
+            let _ = write!(header, " seconds NPE {e} {bs} | seconds SNPE {e} {bs} |");
+        }
+        let _ = writeln!(md, "{header}");
+        let _ = writeln!(md, "|{}", "---|".repeat(header.matches('|').count() - 1));
         for (entry, task) in &table_entries {
             let join = |f: &dyn Fn(usize) -> String| {
                 budgets
@@ -213,17 +255,33 @@ pub fn markdown(report: &Report) -> String {
                     .collect::<Vec<_>>()
                     .join(" / ")
             };
-            let _ = writeln!(
-                md,
-                "| {entry} | {} | {} | {} | {} | {} | {} | {} |",
-                join(&|b| ours_cell(report, entry, b, 1)),
-                join(&|b| published_cell(task, Method::NpeNsf, b)),
-                join(&|b| ours_cell(report, entry, b, 10)),
-                join(&|b| published_cell(task, Method::SnpeNsf, b)),
-                join(&|b| published_cell(task, Method::SnpeMaf, b)),
-                join(&|b| seconds_cell(report, entry, b, 1)),
-                join(&|b| seconds_cell(report, entry, b, 10)),
+            let mut row = format!("| {entry} |");
+            for &e in &ests {
+                let _ = write!(row, " {} |", join(&|b| ours_cell(report, entry, b, 1, e)));
+            }
+            let _ = write!(
+                row,
+                " {} |",
+                join(&|b| published_cell(task, Method::NpeNsf, b))
             );
+            for &e in &ests {
+                let _ = write!(row, " {} |", join(&|b| ours_cell(report, entry, b, 10, e)));
+            }
+            let _ = write!(
+                row,
+                " {} | {} |",
+                join(&|b| published_cell(task, Method::SnpeNsf, b)),
+                join(&|b| published_cell(task, Method::SnpeMaf, b))
+            );
+            for &e in &ests {
+                let _ = write!(
+                    row,
+                    " {} | {} |",
+                    join(&|b| seconds_cell(report, entry, b, 1, e)),
+                    join(&|b| seconds_cell(report, entry, b, 10, e))
+                );
+            }
+            let _ = writeln!(md, "{row}");
         }
         let _ = writeln!(
             md,
@@ -283,41 +341,48 @@ pub fn markdown(report: &Report) -> String {
 }
 
 fn tutorial_section(report: &Report, md: &mut String) {
-    let runs: Vec<&RunRecord> = report.runs.iter().filter(|r| r.entry == TUTORIAL).collect();
-    if runs.is_empty() {
+    let all: Vec<&RunRecord> = report.runs.iter().filter(|r| r.entry == TUTORIAL).collect();
+    let Some(r0) = all.first() else {
         return;
-    }
-    let scores: Vec<f64> = runs.iter().filter_map(|r| r.c2st).collect();
-    let ok: Vec<&&RunRecord> = runs
-        .iter()
-        .filter(|r| !r.round_details.is_empty())
-        .collect();
-    let avg = |f: &dyn Fn(&RunRecord) -> f64| {
-        ok.iter().map(|r| f(r)).sum::<f64>() / ok.len().max(1) as f64
     };
-    let r0 = runs[0];
     let _ = writeln!(
         md,
         "## The tutorial\n\nlinear_gaussian (3-D), x_o = 0, {} rounds × {} simulations, seeds \
          1–{} (exact posterior N(−1, 0.1²·I)).\n",
         r0.rounds,
         r0.simulations_per_round,
-        runs.len()
+        all.iter().map(|r| r.observation).max().unwrap_or(0)
     );
     let _ = writeln!(
         md,
-        "| runs | C2ST | seconds per run | simulate | train | sample |\n|---|---|---|---|---|---|"
+        "| estimator | runs | C2ST | seconds per run | simulate | train | sample |\n\
+         |---|---|---|---|---|---|---|"
     );
-    let _ = writeln!(
-        md,
-        "| {} | {} | {:.2} | {:.3} | {:.2} | {:.3} |\n",
-        runs.len(),
-        fmt_mean_sd(&scores),
-        avg(&|r| r.seconds.phases.inference),
-        avg(&|r| r.seconds.phases.simulate),
-        avg(&|r| r.seconds.phases.train),
-        avg(&|r| r.seconds.phases.sample),
-    );
+    for e in estimators(report) {
+        let runs: Vec<&RunRecord> = all.iter().copied().filter(|r| r.estimator == e).collect();
+        if runs.is_empty() {
+            continue;
+        }
+        let scores: Vec<f64> = runs.iter().filter_map(|r| r.c2st).collect();
+        let ok: Vec<&&RunRecord> = runs
+            .iter()
+            .filter(|r| !r.round_details.is_empty())
+            .collect();
+        let avg = |f: &dyn Fn(&RunRecord) -> f64| {
+            ok.iter().map(|r| f(r)).sum::<f64>() / ok.len().max(1) as f64
+        };
+        let _ = writeln!(
+            md,
+            "| {e} | {} | {} | {:.2} | {:.3} | {:.2} | {:.3} |",
+            runs.len(),
+            fmt_mean_sd(&scores),
+            avg(&|r| r.seconds.phases.inference),
+            avg(&|r| r.seconds.phases.simulate),
+            avg(&|r| r.seconds.phases.train),
+            avg(&|r| r.seconds.phases.sample),
+        );
+    }
+    let _ = writeln!(md);
 }
 
 fn references_section(report: &Report, md: &mut String) {
@@ -421,21 +486,26 @@ fn predictive_section(report: &Report, md: &mut String) {
     );
     let _ = writeln!(
         md,
-        "| task | budget | rounds | median distance | floor (θ_true) | MMD² | seconds per run |\n\
-         |---|---|---|---|---|---|---|"
+        "| task | estimator | budget | rounds | median distance | floor (θ_true) | MMD² | seconds \
+         per run |\n|---|---|---|---|---|---|---|---|"
     );
-    let mut keys: Vec<(String, usize, usize)> = Vec::new();
+    let mut keys: Vec<(String, EstimatorKind, usize, usize)> = Vec::new();
     for r in &no_ref {
-        let k = (r.entry.clone(), r.budget, r.rounds);
+        let k = (r.entry.clone(), r.estimator, r.budget, r.rounds);
         if !keys.contains(&k) {
             keys.push(k);
         }
     }
-    for (entry, budget, rounds) in keys {
+    for (entry, estimator, budget, rounds) in keys {
         let rs: Vec<&RunRecord> = no_ref
             .iter()
             .copied()
-            .filter(|r| r.entry == entry && r.budget == budget && r.rounds == rounds)
+            .filter(|r| {
+                r.entry == entry
+                    && r.estimator == estimator
+                    && r.budget == budget
+                    && r.rounds == rounds
+            })
             .collect();
         let col = |f: &dyn Fn(&RunRecord) -> Option<f64>| -> String {
             let v: Vec<f64> = rs.iter().filter_map(|r| f(r)).collect();
@@ -447,7 +517,7 @@ fn predictive_section(report: &Report, md: &mut String) {
         };
         let _ = writeln!(
             md,
-            "| {entry} | {} | {rounds} | {} | {} | {} | {:.1} |",
+            "| {entry} | {estimator} | {} | {rounds} | {} | {} | {} | {:.1} |",
             fmt_budget(budget),
             col(&|r| r.predictive.as_ref().map(|p| p.median_distance)),
             col(&|r| r.predictive.as_ref().and_then(|p| p.true_median_distance)),
@@ -461,16 +531,17 @@ fn predictive_section(report: &Report, md: &mut String) {
 fn runs_section(report: &Report, md: &mut String) {
     let _ = writeln!(
         md,
-        "## All runs\n\n| task | budget | R | obs | C2ST | pred. distance (floor) | epochs per \
-         round | acceptance | seconds: simulate + train + sample | C2ST seconds | error |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|"
+        "## All runs\n\n| task | estimator | budget | R | obs | C2ST | pred. distance (floor) | \
+         epochs per round | acceptance | seconds: simulate + train + sample | C2ST seconds | \
+         error |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for r in &report.runs {
         let p = &r.seconds.phases;
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} + {:.2} + {:.2} | {:.1} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} + {:.2} + {:.2} | {:.1} | {} |",
             r.entry,
+            r.estimator,
             fmt_budget(r.budget),
             r.rounds,
             r.observation,
@@ -528,6 +599,7 @@ mod tests {
                 entry
             }
             .into(),
+            estimator: EstimatorKind::Maf,
             budget,
             rounds,
             simulations_per_round: budget / rounds,
@@ -646,7 +718,7 @@ mod tests {
         assert!(md.contains("1 comparison(s), worse in 1"), "{md}");
         assert!(
             md.contains(
-                "- **two_moons**, 10³ simulations, SNPE (10 rounds): ours .700 ± .000 vs \
+                "- **two_moons**, 10³ simulations, SNPE (10 rounds), maf: ours .700 ± .000 vs \
                  SNPE (NSF) .643 (+.057); better than SNPE-MAF .822"
             ),
             "{md}"

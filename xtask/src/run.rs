@@ -144,6 +144,7 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
         seed: args.seed,
         samples: args.samples,
         max_epochs: args.max_epochs,
+        estimator: args.estimator,
         precision: args.precision.into(),
         progress: args.progress,
     };

@@ -151,7 +151,7 @@ impl GaussianKde {
     /// Density at one point in the whitened space (`w = L⁻¹ y`), using `buf` as scratch.
     ///
     /// Samples are taken in blocks: the squared distances of a block into `buf`, then one
-    /// vectorized `exp` over it (simfer-flows' `exp_inplace`, within a few ulp of the
+    /// vectorized `exp` over it (simfer-nn's `exp_inplace`, within a few ulp of the
     /// standard library's), then four partial sums in a fixed order.
     fn density_whitened(&self, w: &[f64], buf: &mut Vec<f64>) -> f64 {
         const BLOCK: usize = 1024;
@@ -170,7 +170,7 @@ impl GaussianKde {
                 }
             }
             q.iter_mut().for_each(|v| *v *= -0.5);
-            simfer_flows::fastmath::exp_inplace(q);
+            simfer_nn::fastmath::exp_inplace(q);
             let chunks = q.chunks_exact(4);
             let tail: f64 = chunks.remainder().iter().sum();
             for c in chunks {

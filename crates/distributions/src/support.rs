@@ -1,6 +1,7 @@
 //! The support of a prior, one dimension at a time.
 
 use serde::{Deserialize, Serialize};
+use simfer_nn::fastmath::softplus;
 
 /// The support of one dimension of a prior.
 ///
@@ -98,15 +99,6 @@ impl Support {
                 (high - low).ln() - softplus(u) - softplus(-u)
             }
         }
-    }
-}
-
-/// `ln(1 + e^x)` without overflow.
-fn softplus(x: f64) -> f64 {
-    if x > 0.0 {
-        x + (-x).exp().ln_1p()
-    } else {
-        x.exp().ln_1p()
     }
 }
 

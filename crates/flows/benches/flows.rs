@@ -18,9 +18,10 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use simfer_flows::linalg::{Op, gemm};
+use simfer_flows::nn::linalg::{Op, gemm};
 use simfer_flows::{
-    Adam, ConditionalDensityEstimator, Maf, MafConfig, MafWorkspace, Precision, clip_grad_norm,
+    Adam, ConditionalDensityEstimator, Gradients, Maf, MafConfig, Precision, Workspace,
+    clip_grad_norm,
 };
 
 /// CPU time of all threads of this process, in nanoseconds (0 where unavailable).
@@ -208,7 +209,7 @@ fn bench_tanh(cr: &mut Criterion) {
     g.bench_function("fastmath", |b| {
         b.iter(|| {
             y.copy_from_slice(&x);
-            simfer_flows::fastmath::tanh_inplace(&mut y);
+            simfer_flows::nn::fastmath::tanh_inplace(&mut y);
             black_box(&y);
         })
     });
@@ -225,7 +226,7 @@ fn bench_tanh(cr: &mut Criterion) {
     g.bench_function("fastmath_f32", |b| {
         b.iter(|| {
             y32.copy_from_slice(&x32);
-            simfer_flows::fastmath::tanh_inplace(&mut y32);
+            simfer_flows::nn::fastmath::tanh_inplace(&mut y32);
             black_box(&y32);
         })
     });
@@ -235,7 +236,7 @@ fn bench_tanh(cr: &mut Criterion) {
 /// One training step's state: a flow, its workspace, Adam and the buffers.
 struct Step {
     maf: Maf,
-    ws: MafWorkspace,
+    ws: Workspace,
     adam: Adam,
     grad: Vec<f64>,
     lp: Vec<f64>,
@@ -268,9 +269,9 @@ impl Step {
             .expect("forward");
         self.grad.fill(0.0);
         self.maf
-            .backward(&mut self.ws, &self.w, &mut self.grad)
+            .backward(&mut self.ws, &self.w, Gradients::params(&mut self.grad))
             .expect("backward");
-        self.grad.iter_mut().for_each(|g| *g = -*g);
+        // The weights −1/n make `grad` the gradient of the loss, which Adam minimizes.
         clip_grad_norm(&mut self.grad, 5.0);
         self.adam.step(self.maf.params_mut(), &self.grad);
         black_box(&self.lp);

@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use simfer_flows::{Adam, ConditionalDensityEstimator, Maf, MafConfig, clip_grad_norm};
+use simfer_flows::{Adam, ConditionalDensityEstimator, Gradients, Maf, MafConfig, clip_grad_norm};
 
 fn simulate(n: usize, rng: &mut impl Rng) -> (DMatrix<f64>, DMatrix<f64>) {
     let x = DMatrix::<f64>::from_fn(1, n, |_, _| rng.random_range(-2.0..2.0));
@@ -53,7 +53,7 @@ fn main() -> anyhow::Result<()> {
             maf.forward(&mut ws, tb.as_view(), xb.as_view(), &mut lp)?;
             loss -= lp.iter().sum::<f64>();
             grad.fill(0.0);
-            maf.backward(&mut ws, &weights, &mut grad)?;
+            maf.backward(&mut ws, &weights, Gradients::params(&mut grad))?;
             let norm = clip_grad_norm(&mut grad, 5.0);
             anyhow::ensure!(norm.is_finite(), "training diverged (gradient norm {norm})");
             adam.step(maf.params_mut(), &grad);

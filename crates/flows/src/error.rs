@@ -33,12 +33,14 @@ pub enum FlowError {
     NonFinite(&'static str),
     /// A saved model has another format version than this library reads.
     #[error(
-        "unsupported file format: expected {expected_format} version {expected_version}, found {found_format} version {found_version}"
+        "unsupported file format: expected {expected_format} version {oldest_version} to {expected_version}, found {found_format} version {found_version}"
     )]
     VersionMismatch {
         /// Format tag this library writes.
         expected_format: String,
-        /// Version this library reads.
+        /// The oldest version this library reads.
+        oldest_version: u32,
+        /// The version this library writes (the newest it reads).
         expected_version: u32,
         /// Format tag found in the data.
         found_format: String,
@@ -54,11 +56,41 @@ pub enum FlowError {
     /// Encoding or decoding a saved model failed.
     #[error("serialization error: {0}")]
     Serialization(String),
+    /// A saved estimator is of a kind this library does not know, or of another kind
+    /// than the one asked for.
+    #[error("unknown estimator kind: expected {expected}, found `{found}`")]
+    UnknownKind {
+        /// The kind (or kinds) that would have been accepted.
+        expected: String,
+        /// The kind found.
+        found: String,
+    },
+    /// Calls came in an order that cannot work (e.g. a backward pass without a forward).
+    #[error("out of order: {0}")]
+    OutOfOrder(String),
 }
 
-#[allow(dead_code)]
+impl From<simfer_nn::NnError> for FlowError {
+    fn from(e: simfer_nn::NnError) -> Self {
+        match e {
+            simfer_nn::NnError::DimensionMismatch {
+                what,
+                expected,
+                found,
+            } => FlowError::DimensionMismatch {
+                what,
+                expected,
+                found,
+            },
+            simfer_nn::NnError::InvalidConfig(m) => FlowError::InvalidConfig(m),
+            simfer_nn::NnError::OutOfOrder(m) => FlowError::OutOfOrder(m),
+        }
+    }
+}
+
 impl FlowError {
-    pub(crate) fn dims(what: &'static str, expected: impl ToString, found: impl ToString) -> Self {
+    /// A [`DimensionMismatch`](Self::DimensionMismatch) from anything printable.
+    pub fn dims(what: &'static str, expected: impl ToString, found: impl ToString) -> Self {
         FlowError::DimensionMismatch {
             what,
             expected: expected.to_string(),

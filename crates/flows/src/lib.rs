@@ -1,34 +1,37 @@
-//! Conditional normalizing flows with hand-written backprop on nalgebra: dense and
-//! masked layers, MADE, the masked autoregressive flow (MAF) as the reference library
-//! builds it, Adam and gradient clipping. Usable on its own as a conditional density
-//! estimator q(θ | x); it depends on no other crate of the workspace.
+//! # simfer-flows: conditional density estimators
+//!
+//! Conditional density estimators q(input | condition) with hand-written backprop, built
+//! on [`simfer_nn`], behind one object-safe interface, and usable on their own: no other
+//! crate of the workspace but simfer-nn is in the build. For posterior estimation the
+//! input is θ and the condition is x; for likelihood estimation, the other way round.
+//!
+//! * [`ConditionalDensityEstimator`]: the interface — log-densities, a forward/backward
+//!   pair on a reusable [`Workspace`] whose backward pass adds gradients with respect to
+//!   the parameters and, when asked, the input and the condition ([`Gradients`]),
+//!   sampling;
+//! * the estimators: [`Maf`] (the masked autoregressive flow as the reference library
+//!   builds it; [`MafConfig`]'s defaults are the reference's);
+//! * run-time choice: [`EstimatorKind`] (a name such as `"maf"`), [`EstimatorConfig`] (a
+//!   kind with its settings) and [`Estimator`] (any built estimator), which save and load
+//!   in the self-describing format of [`io`] (kind, format version, architecture);
+//! * [`standardize`]: the z-scoring of input and condition;
+//! * `testing` (feature `testing`): the conformance harness any estimator can run.
 //!
 //! Batches hold one sample per column (`D × n`). Every model keeps its parameters in one
 //! flat `Vec<f64>`; gradients, the optimizer, clipping and save/load work on flat slices.
-//! Batches are split into column chunks whose boundaries depend only on the batch size
-//! and are processed in parallel with rayon, with gradients summed in a fixed order, so
-//! results are bit-identical for any number of threads.
+//! The passes run on simfer-nn's deterministic pass driver, so results are bit-identical
+//! for any number of threads. The training passes run in single precision by default
+//! ([`MafConfig::precision`], [`Precision`]); parameters, losses and gradients handed back
+//! stay `f64`, and evaluation (`log_prob`, `sample`, …) is always `f64`.
 //!
-//! The training passes ([`ConditionalDensityEstimator::forward`] and
-//! [`backward`](ConditionalDensityEstimator::backward)) run in single precision by
-//! default ([`MafConfig::precision`], [`Precision`]): parameters, losses and gradients
-//! handed back stay `f64`, and evaluation (`log_prob`, `sample`, …) is always `f64`.
-//!
-//! * [`layers`]: [`Dense`] and [`MaskedDense`] layers, [`Activation`]s, forward and
-//!   backward on column batches;
-//! * [`made`], [`maf`]: the MADE and the [`Maf`] (its [`MafConfig`] defaults are the
-//!   reference's: 50 hidden units, 5 transforms, 2 blocks, tanh);
-//! * [`estimator`]: the [`ConditionalDensityEstimator`] trait the training code uses;
-//! * [`optim`]: [`Adam`] and [`clip_grad_norm`];
-//! * [`io`]: versioned save/load; [`fastmath`], [`linalg`]: the numerical kernels,
-//!   generic over the [`Real`] type (`f64`, `f32`) of [`precision`].
+//! Features: `parallel` (rayon, default), `serde` (save/load, default), `testing`.
 //!
 //! One maximum-likelihood training step:
 //! ```
 //! use nalgebra::DMatrix;
-//! use simfer_flows::{Adam, ConditionalDensityEstimator, Maf, MafConfig, clip_grad_norm};
+//! use simfer_flows::{Adam, ConditionalDensityEstimator, Gradients, Maf, MafConfig, clip_grad_norm};
 //!
-//! // θ (2 × n) and the context x (1 × n): θ ≈ (x, −x) + noise.
+//! // θ (2 × n) and the condition x (1 × n): θ ≈ (x, −x) + noise.
 //! let n = 64;
 //! let x = DMatrix::from_fn(1, n, |_, j| (j as f64 * 0.1).sin());
 //! let theta = DMatrix::from_fn(2, n, |i, j| {
@@ -44,7 +47,7 @@
 //! // The loss is −mean log q: weights −1/n give its gradient.
 //! let weights = vec![-1.0 / n as f64; n];
 //! maf.forward(&mut ws, theta.as_view(), x.as_view(), &mut log_q)?;
-//! maf.backward(&mut ws, &weights, &mut grad)?;
+//! maf.backward(&mut ws, &weights, Gradients::params(&mut grad))?;
 //! clip_grad_norm(&mut grad, 5.0);
 //! adam.step(maf.params_mut(), &grad);
 //!
@@ -53,21 +56,20 @@
 //! # Ok::<(), simfer_flows::FlowError>(())
 //! ```
 
+mod any;
 pub mod error;
 pub mod estimator;
-pub mod fastmath;
+#[cfg(feature = "serde")]
 pub mod io;
-pub mod layers;
-pub mod linalg;
-pub mod made;
 pub mod maf;
-pub mod optim;
-pub mod precision;
-mod sgemm;
+mod passes;
+pub mod standardize;
 
+pub use any::{Estimator, EstimatorConfig, EstimatorKind, EstimatorSettings};
 pub use error::FlowError;
-pub use estimator::ConditionalDensityEstimator;
-pub use layers::{Activation, Dense, MaskedDense};
-pub use maf::{Maf, MafConfig, MafWorkspace, Standardization};
-pub use optim::{Adam, clip_grad_norm};
-pub use precision::{Precision, Real};
+pub use estimator::{ConditionalDensityEstimator, Gradients, Workspace};
+pub use maf::{Maf, MafConfig};
+/// The numerical building blocks the estimators are made of.
+pub use simfer_nn as nn;
+pub use simfer_nn::{Activation, Adam, Optimizer, Precision, clip_grad_norm};
+pub use standardize::Standardization;

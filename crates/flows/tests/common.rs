@@ -61,8 +61,8 @@ pub fn direct_log_prob(maf: &Maf, theta: &[f64], x: &[f64]) -> f64 {
     let d = theta.len();
     let h = cfg.hidden_features;
     let p = maf.params();
-    let ts = maf.theta_standardization();
-    let xs = maf.x_standardization();
+    let ts = maf.input_standardization();
+    let xs = maf.condition_standardization();
     let mut z: Vec<f64> = (0..d)
         .map(|i| (theta[i] - ts.mean[i]) / ts.std[i])
         .collect();

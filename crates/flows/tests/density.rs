@@ -4,8 +4,8 @@
 use nalgebra::DMatrix;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
-use simfer_flows::made::MadeActs;
-use simfer_flows::{ConditionalDensityEstimator, FlowError, Maf, MafConfig, Precision};
+use simfer_flows::maf::made::MadeActs;
+use simfer_flows::{ConditionalDensityEstimator, FlowError, Gradients, Maf, MafConfig, Precision};
 
 use crate::common::{data, direct_log_prob, flow, rng, small_config};
 
@@ -48,21 +48,21 @@ fn standardization_uses_finite_columns_and_unbiased_std() {
         DMatrix::from_row_slice(2, 5, &[1.0, 2.0, 3.0, 4.0, 100.0, 5.0, 5.0, 5.0, 5.0, 7.0]);
     let mut x = DMatrix::from_row_slice(1, 5, &[0.0, 1.0, 2.0, 3.0, f64::NAN]);
     let maf = Maf::new(&small_config(), &theta, &x, 0).unwrap();
-    let ts = maf.theta_standardization();
+    let ts = maf.input_standardization();
     // Column 4 is excluded (NaN in x): θ₁ = 1..4 → mean 2.5, unbiased std √(5/3).
     assert!((ts.mean[0] - 2.5).abs() < 1e-15);
     assert!((ts.std[0] - (5.0f64 / 3.0).sqrt()).abs() < 1e-15);
     // Constant θ₂ → std floored at 1e-14.
     assert_eq!(ts.mean[1], 5.0);
     assert_eq!(ts.std[1], 1e-14);
-    let xs = maf.x_standardization();
+    let xs = maf.condition_standardization();
     assert!((xs.mean[0] - 1.5).abs() < 1e-15);
     // Constant x → floored at 1e-7.
     x.fill(2.0);
     theta[(0, 4)] = f64::INFINITY;
     let maf = Maf::new(&small_config(), &theta, &x, 0).unwrap();
-    assert_eq!(maf.x_standardization().std[0], 1e-7);
-    assert!((maf.theta_standardization().mean[0] - 2.5).abs() < 1e-15);
+    assert_eq!(maf.condition_standardization().std[0], 1e-7);
+    assert!((maf.input_standardization().mean[0] - 2.5).abs() < 1e-15);
     // The standardization is part of the density: log q changes by −Σ log σ_θ.
     let maf = Maf::new(
         &small_config(),
@@ -253,9 +253,10 @@ fn same_results_for_1_and_2_threads(maf: &Maf) {
                 .unwrap();
             let w: Vec<f64> = (0..1000).map(|j| (j as f64).sin()).collect();
             let mut g = vec![0.0; maf.num_params()];
-            maf.backward(&mut ws, &w, &mut g).unwrap();
+            maf.backward(&mut ws, &w, Gradients::params(&mut g))
+                .unwrap();
             let s = maf.sample(700, &[0.1, 0.2], &mut rng(4)).unwrap();
-            let (_, tg) = maf.log_prob_grad_theta(&theta, &x).unwrap();
+            let (_, tg) = maf.log_prob_grad_input(&theta, &x).unwrap();
             (lp, g, s, tg)
         })
     };
@@ -284,8 +285,12 @@ fn user_errors_are_reported() {
     assert!(maf.sample(3, &[0.0, f64::NAN, 1.0], &mut rng(0)).is_err());
     let mut ws = maf.workspace();
     assert!(
-        maf.backward(&mut ws, &[1.0], &mut vec![0.0; maf.num_params()])
-            .is_err()
+        maf.backward(
+            &mut ws,
+            &[1.0],
+            Gradients::params(&mut vec![0.0; maf.num_params()])
+        )
+        .is_err()
     );
     assert!(Maf::new(&small_config(), &theta, &DMatrix::zeros(3, 19), 0).is_err());
     let nan = DMatrix::from_element(2, 5, f64::NAN);

@@ -2,7 +2,8 @@
 
 use nalgebra::DMatrix;
 use rand::Rng;
-use simfer_flows::{ConditionalDensityEstimator, Dense, Maf, MafConfig, Precision};
+use simfer_flows::nn::Dense;
+use simfer_flows::{ConditionalDensityEstimator, Gradients, Maf, MafConfig, Precision};
 
 use crate::common::{flow, rng, small_config};
 
@@ -76,7 +77,12 @@ fn check_params(cfg: &MafConfig, d: usize, c: usize, max_per_block: usize) {
     let w: Vec<f64> = (0..n).map(|_| r.random_range(-1.0..1.0)).collect();
     // Backward adds into the gradient: start from a known offset and remove it after.
     let mut grad = vec![0.25; maf.num_params()];
-    maf.log_prob_grad(&theta, &x, &w, &mut grad).unwrap();
+    let mut ws = maf.workspace();
+    let mut lq = vec![0.0; n];
+    maf.forward(&mut ws, theta.as_view(), x.as_view(), &mut lq)
+        .unwrap();
+    maf.backward(&mut ws, &w, Gradients::params(&mut grad))
+        .unwrap();
     grad.iter_mut().for_each(|g| *g -= 0.25);
     for (name, layer) in blocks(&maf) {
         for (part, range) in [
@@ -131,7 +137,7 @@ fn theta_gradient_matches_finite_differences() {
             let n = 5;
             let theta = theta.columns(0, n).into_owned();
             let x = x.columns(0, n).into_owned();
-            let (lp, g) = maf.log_prob_grad_theta(&theta, &x).unwrap();
+            let (lp, g) = maf.log_prob_grad_input(&theta, &x).unwrap();
             assert_eq!(lp, maf.log_prob(&theta, &x).unwrap());
             let mut num = 0.0f64;
             let mut den = 0.0f64;

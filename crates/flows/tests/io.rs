@@ -1,6 +1,8 @@
 //! Save/load round trips and version/architecture errors.
 
-use simfer_flows::io::{FORMAT_TAG, FORMAT_VERSION};
+use simfer_flows::io::{FORMAT_TAG, SavedModel};
+
+const FORMAT_VERSION: u32 = <Maf as SavedModel>::VERSION;
 use simfer_flows::{ConditionalDensityEstimator, FlowError, Maf, MafConfig, Precision};
 
 use crate::common::{data, flow};
@@ -22,8 +24,11 @@ fn save_then_load_gives_bit_identical_log_probs() {
             .all(|(a, b)| a.to_bits() == b.to_bits())
     );
     assert_eq!(loaded.permutations(), maf.permutations());
-    assert_eq!(loaded.theta_standardization(), maf.theta_standardization());
-    assert_eq!(loaded.x_standardization(), maf.x_standardization());
+    assert_eq!(loaded.input_standardization(), maf.input_standardization());
+    assert_eq!(
+        loaded.condition_standardization(),
+        maf.condition_standardization()
+    );
     assert_eq!(loaded.config(), maf.config());
 
     let from_json = Maf::from_json(&maf.to_json().unwrap()).unwrap();
@@ -66,8 +71,9 @@ fn another_version_or_architecture_is_a_clear_error() {
     );
     assert!(err.to_string().contains(FORMAT_TAG), "{err}");
     let mut bytes = maf.to_bytes().unwrap();
-    // The header is the tag (length-prefixed) and then the version as a varint.
-    bytes[1 + FORMAT_TAG.len()] = 7;
+    // The header is the tag and the kind (each length-prefixed), then the version as a
+    // varint.
+    bytes[1 + FORMAT_TAG.len() + 1 + "maf".len()] = 7;
     assert!(matches!(
         Maf::from_bytes(&bytes),
         Err(FlowError::VersionMismatch {

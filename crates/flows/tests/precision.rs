@@ -2,7 +2,7 @@
 
 use nalgebra::DMatrix;
 use rand::Rng;
-use simfer_flows::{ConditionalDensityEstimator, Maf, MafConfig, Precision};
+use simfer_flows::{ConditionalDensityEstimator, Gradients, Maf, MafConfig, Precision};
 
 use crate::common::{data, flow, rng};
 
@@ -13,7 +13,7 @@ fn pass(maf: &Maf, theta: &DMatrix<f64>, x: &DMatrix<f64>, w: &[f64]) -> (Vec<f6
     maf.forward(&mut ws, theta.as_view(), x.as_view(), &mut lp)
         .unwrap();
     let mut g = vec![0.0; maf.num_params()];
-    maf.backward(&mut ws, w, &mut g).unwrap();
+    maf.backward(&mut ws, w, Gradients::params(&mut g)).unwrap();
     (lp, g)
 }
 
@@ -92,8 +92,8 @@ fn evaluation_is_f64_whatever_the_training_precision() {
         bits(maf32.log_prob(&theta, &x).unwrap().as_slice()),
         bits(maf64.log_prob(&theta, &x).unwrap().as_slice())
     );
-    let (lp32, tg32) = maf32.log_prob_grad_theta(&theta, &x).unwrap();
-    let (lp64, tg64) = maf64.log_prob_grad_theta(&theta, &x).unwrap();
+    let (lp32, tg32) = maf32.log_prob_grad_input(&theta, &x).unwrap();
+    let (lp64, tg64) = maf64.log_prob_grad_input(&theta, &x).unwrap();
     assert_eq!(bits(lp32.as_slice()), bits(lp64.as_slice()));
     assert_eq!(bits(tg32.as_slice()), bits(tg64.as_slice()));
     let s32 = maf32.sample(50, &[0.3, -0.2], &mut rng(1)).unwrap();

@@ -3,7 +3,7 @@
 use nalgebra::DMatrix;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
-use simfer_flows::{Adam, ConditionalDensityEstimator, Maf, MafConfig, clip_grad_norm};
+use simfer_flows::{Adam, ConditionalDensityEstimator, Gradients, Maf, MafConfig, clip_grad_norm};
 
 use crate::common::rng;
 
@@ -44,7 +44,8 @@ fn maximum_likelihood_recovers_a_conditional_gaussian() {
             .unwrap();
         grad.fill(0.0);
         // Gradient of the loss −mean log q.
-        maf.backward(&mut ws, &w, &mut grad).unwrap();
+        maf.backward(&mut ws, &w, Gradients::params(&mut grad))
+            .unwrap();
         assert!(clip_grad_norm(&mut grad, 5.0).is_finite());
         adam.step(maf.params_mut(), &grad);
     }

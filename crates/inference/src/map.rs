@@ -105,7 +105,7 @@ impl<E: ConditionalDensityEstimator> Problem<'_, E> {
             theta[(i, 0)] = t;
             jac[i] = j;
         }
-        let (lp, g) = self.estimator.log_prob_grad_theta(&theta, &self.x)?;
+        let (lp, g) = self.estimator.log_prob_grad_input(&theta, &self.x)?;
         let grad = DVector::from_fn(d, |i, _| -g[(i, 0)] * jac[i]);
         Ok((-lp[0], grad))
     }

@@ -9,7 +9,7 @@ use nalgebra::DMatrix;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use simfer_distributions::{Prior, SeededRng, derive_rng};
-use simfer_flows::{ConditionalDensityEstimator, Maf, MafConfig};
+use simfer_flows::{ConditionalDensityEstimator, Estimator, EstimatorConfig, Maf, MafConfig};
 use simfer_simulators::{SimulationOptions, Simulator, simulate_batch};
 use simfer_snpe::{
     AtomicLoss, DataSplit, EpochReport, MaximumLikelihood, Trainer, TrainingConfig, TrainingData,
@@ -21,8 +21,9 @@ use crate::progress::TrainingProgress;
 use crate::{InferenceError, Posterior};
 
 /// Builds a fresh density estimator from the training split (whose statistics it may use
-/// for standardization) and a seed. [`MafConfig`] builds the default MAF; implement this to
-/// put another estimator behind the orchestrator.
+/// for standardization) and a seed. [`EstimatorConfig`] builds any kind of this
+/// workspace's estimators (the default: the reference's MAF) and [`MafConfig`] a [`Maf`];
+/// implement this to put another estimator behind the orchestrator.
 pub trait EstimatorBuilder: Send + Sync {
     /// The estimator built.
     type Estimator: ConditionalDensityEstimator + Clone;
@@ -33,6 +34,18 @@ pub trait EstimatorBuilder: Send + Sync {
         x: &DMatrix<f64>,
         seed: u64,
     ) -> Result<Self::Estimator, InferenceError>;
+}
+
+impl EstimatorBuilder for EstimatorConfig {
+    type Estimator = Estimator;
+    fn build(
+        &self,
+        theta: &DMatrix<f64>,
+        x: &DMatrix<f64>,
+        seed: u64,
+    ) -> Result<Estimator, InferenceError> {
+        Ok(EstimatorConfig::build(self, theta, x, seed)?)
+    }
 }
 
 impl EstimatorBuilder for MafConfig {
@@ -62,8 +75,9 @@ pub enum InvalidPolicy {
 
 /// Settings of multi-round SNPE-C. The defaults are the reference library's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SnpeConfig<B = MafConfig> {
-    /// The density estimator (default: the MAF of the reference, 5 transforms of 50 units).
+pub struct SnpeConfig<B = EstimatorConfig> {
+    /// The density estimator (default: the MAF of the reference, 5 transforms of 50 units;
+    /// any kind through [`EstimatorConfig`]).
     pub estimator: B,
     /// Training settings (batch 200, Adam 5e-4, clipping 5, patience 20, 10 % validation).
     pub training: TrainingConfig,
@@ -83,10 +97,10 @@ pub struct SnpeConfig<B = MafConfig> {
     pub progress: bool,
 }
 
-impl Default for SnpeConfig<MafConfig> {
+impl Default for SnpeConfig {
     fn default() -> Self {
         Self {
-            estimator: MafConfig::default(),
+            estimator: EstimatorConfig::default(),
             training: TrainingConfig::default(),
             num_atoms: 10,
             use_combined_loss: false,
@@ -95,6 +109,23 @@ impl Default for SnpeConfig<MafConfig> {
             invalid: InvalidPolicy::default(),
             sampling: SamplingOptions::default(),
             progress: false,
+        }
+    }
+}
+
+impl<B> SnpeConfig<B> {
+    /// These settings with another estimator (e.g. a researcher's [`EstimatorBuilder`]).
+    pub fn with_estimator<C>(self, estimator: C) -> SnpeConfig<C> {
+        SnpeConfig {
+            estimator,
+            training: self.training,
+            num_atoms: self.num_atoms,
+            use_combined_loss: self.use_combined_loss,
+            retrain_from_scratch: self.retrain_from_scratch,
+            discard_prior_samples: self.discard_prior_samples,
+            invalid: self.invalid,
+            sampling: self.sampling,
+            progress: self.progress,
         }
     }
 }
@@ -217,7 +248,7 @@ const STREAM_POSTERIOR: u64 = 5 << 32;
 /// let posterior = snpe.build_posterior()?;
 /// # Ok(()) }
 /// ```
-pub struct Snpe<B: EstimatorBuilder = MafConfig> {
+pub struct Snpe<B: EstimatorBuilder = EstimatorConfig> {
     prior: Arc<dyn Prior>,
     config: SnpeConfig<B>,
     trainer: Trainer,

@@ -1,4 +1,7 @@
 //! Saving and loading a trained posterior in a versioned JSON file.
+//!
+//! Version 2 stores the estimator self-describing (its kind, format version and model;
+//! see `simfer_flows::io`); version 1 files, whose estimator is a bare MAF, still load.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,8 +17,11 @@ use crate::{InferenceError, Posterior};
 
 /// The `format` field of a posterior file.
 pub const POSTERIOR_FORMAT: &str = "simfer-posterior";
-/// The version of the posterior file format this build writes and reads.
-pub const POSTERIOR_FORMAT_VERSION: u32 = 1;
+/// The version of the posterior file format this build writes (it also reads version 1).
+pub const POSTERIOR_FORMAT_VERSION: u32 = 2;
+
+/// The oldest version of the posterior file format this build reads.
+const OLDEST_POSTERIOR_FORMAT_VERSION: u32 = 1;
 
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -81,10 +87,10 @@ where
                 header.format
             )));
         }
-        if header.version != POSTERIOR_FORMAT_VERSION {
+        if !(OLDEST_POSTERIOR_FORMAT_VERSION..=POSTERIOR_FORMAT_VERSION).contains(&header.version) {
             return Err(InferenceError::Format(format!(
-                "this build reads posterior files of version {POSTERIOR_FORMAT_VERSION}, the \
-                 file has version {}",
+                "this build reads posterior files of versions {OLDEST_POSTERIOR_FORMAT_VERSION} \
+                 to {POSTERIOR_FORMAT_VERSION}, the file has version {}",
                 header.version
             )));
         }

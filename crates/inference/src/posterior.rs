@@ -12,7 +12,7 @@ use rand::RngCore;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use simfer_distributions::{DistributionError, Prior, Proposal, Support, derive_rng};
-use simfer_flows::{ConditionalDensityEstimator, Maf};
+use simfer_flows::{ConditionalDensityEstimator, Estimator};
 use simfer_snpe::TrainingHistory;
 
 use crate::InferenceError;
@@ -105,7 +105,7 @@ impl RejectionStats {
 /// (with a budget, so it never hangs); [`log_prob`](Self::log_prob) is the density of that
 /// truncated distribution, normalized by the estimated acceptance rate, which is cached per
 /// x. With a default x the posterior is a [`Proposal`] for the next round.
-pub struct Posterior<E: ConditionalDensityEstimator = Maf> {
+pub struct Posterior<E: ConditionalDensityEstimator = Estimator> {
     pub(crate) estimator: E,
     pub(crate) prior: Arc<dyn Prior>,
     pub(crate) default_x: Option<DVector<f64>>,
@@ -137,8 +137,8 @@ impl<E: ConditionalDensityEstimator + Clone> Clone for Posterior<E> {
 impl<E: ConditionalDensityEstimator> std::fmt::Debug for Posterior<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Posterior")
-            .field("theta_dim", &self.estimator.theta_dim())
-            .field("x_dim", &self.estimator.context_dim())
+            .field("theta_dim", &self.estimator.input_dim())
+            .field("x_dim", &self.estimator.condition_dim())
             .field("prior", &self.prior)
             .field(
                 "default_x",
@@ -154,11 +154,11 @@ impl<E: ConditionalDensityEstimator> Posterior<E> {
     /// the acceptance-rate estimates behind [`log_prob`](Self::log_prob), so they are
     /// reproducible.
     pub fn new(estimator: E, prior: Arc<dyn Prior>, seed: u64) -> Result<Self, InferenceError> {
-        if estimator.theta_dim() != prior.dim() {
+        if estimator.input_dim() != prior.dim() {
             return Err(InferenceError::DimensionMismatch {
                 what: "dimension of θ of the estimator, to match the prior".into(),
                 expected: prior.dim(),
-                found: estimator.theta_dim(),
+                found: estimator.input_dim(),
             });
         }
         Ok(Self {
@@ -226,12 +226,12 @@ impl<E: ConditionalDensityEstimator> Posterior<E> {
 
     /// Dimension of θ.
     pub fn theta_dim(&self) -> usize {
-        self.estimator.theta_dim()
+        self.estimator.input_dim()
     }
 
     /// Dimension of x.
     pub fn x_dim(&self) -> usize {
-        self.estimator.context_dim()
+        self.estimator.condition_dim()
     }
 
     fn check_x(&self, x: &[f64]) -> Result<(), InferenceError> {

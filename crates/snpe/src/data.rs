@@ -1,7 +1,7 @@
 //! Training data and its random train/validation split.
 
 use nalgebra::DMatrix;
-use rand::{Rng, RngCore};
+use rand::RngCore;
 use simfer_distributions::Prior;
 
 use crate::SnpeError;
@@ -168,10 +168,4 @@ impl DataSplit {
     }
 }
 
-/// Fisher–Yates shuffle driven by `rng`.
-pub(crate) fn shuffle(v: &mut [usize], rng: &mut dyn RngCore) {
-    for i in (1..v.len()).rev() {
-        let j = rng.random_range(0..=i);
-        v.swap(i, j);
-    }
-}
+pub(crate) use simfer_flows::nn::shuffle;

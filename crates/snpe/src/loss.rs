@@ -7,7 +7,7 @@
 
 use nalgebra::{DMatrix, DMatrixView};
 use rand::{Rng, RngCore};
-use simfer_flows::ConditionalDensityEstimator;
+use simfer_flows::{ConditionalDensityEstimator, Gradients, Workspace};
 
 use crate::SnpeError;
 
@@ -49,7 +49,7 @@ pub trait Loss<E: ConditionalDensityEstimator>: Send {
     fn evaluate(
         &mut self,
         estimator: &E,
-        workspace: &mut E::Workspace,
+        workspace: &mut Workspace,
         batch: &Batch<'_>,
         rng: &mut dyn RngCore,
         grad: Option<&mut [f64]>,
@@ -80,7 +80,7 @@ impl<E: ConditionalDensityEstimator> Loss<E> for MaximumLikelihood {
     fn evaluate(
         &mut self,
         estimator: &E,
-        workspace: &mut E::Workspace,
+        workspace: &mut Workspace,
         batch: &Batch<'_>,
         _rng: &mut dyn RngCore,
         grad: Option<&mut [f64]>,
@@ -93,7 +93,7 @@ impl<E: ConditionalDensityEstimator> Loss<E> for MaximumLikelihood {
         if let Some(grad) = grad {
             self.weights.clear();
             self.weights.resize(b, -1.0 / b as f64);
-            estimator.backward(workspace, &self.weights, grad)?;
+            estimator.backward(workspace, &self.weights, Gradients::params(grad))?;
         }
         Ok(loss)
     }
@@ -214,7 +214,7 @@ impl<E: ConditionalDensityEstimator> Loss<E> for AtomicLoss {
     fn evaluate(
         &mut self,
         estimator: &E,
-        workspace: &mut E::Workspace,
+        workspace: &mut Workspace,
         batch: &Batch<'_>,
         rng: &mut dyn RngCore,
         grad: Option<&mut [f64]>,
@@ -277,7 +277,7 @@ impl<E: ConditionalDensityEstimator> Loss<E> for AtomicLoss {
         let loss = total * inv_b;
         if let Some(grad) = grad {
             if loss.is_finite() {
-                estimator.backward(workspace, &self.weights, grad)?;
+                estimator.backward(workspace, &self.weights, Gradients::params(grad))?;
             }
         }
         Ok(loss)

@@ -463,17 +463,17 @@ impl Trainer {
         data: &TrainingData,
         split: &DataSplit,
     ) -> Result<(), SnpeError> {
-        if data.theta().nrows() != estimator.theta_dim() {
+        if data.theta().nrows() != estimator.input_dim() {
             return Err(SnpeError::DimensionMismatch {
                 what: "dimension of θ in the training data, to match the estimator".into(),
-                expected: estimator.theta_dim(),
+                expected: estimator.input_dim(),
                 found: data.theta().nrows(),
             });
         }
-        if data.x().nrows() != estimator.context_dim() {
+        if data.x().nrows() != estimator.condition_dim() {
             return Err(SnpeError::DimensionMismatch {
                 what: "dimension of x in the training data, to match the estimator".into(),
-                expected: estimator.context_dim(),
+                expected: estimator.condition_dim(),
                 found: data.x().nrows(),
             });
         }

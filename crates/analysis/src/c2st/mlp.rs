@@ -1,6 +1,6 @@
 //! The C2ST classifier: scikit-learn's `MLPClassifier` for two classes — two ReLU hidden
 //! layers, one logistic output, binary cross-entropy with an L2 penalty on the weights,
-//! Glorot-uniform initialization — built on simfer-flows' dense layers (manual backprop
+//! Glorot-uniform initialization — built on simfer-nn's dense layers (manual backprop
 //! on flat parameter slices) and trained with its Adam.
 //!
 //! Parameters live in one flat vector, `[W1, b1, W2, b2, W3, b3]` (the flows layout: each
@@ -8,52 +8,14 @@
 //! column.
 
 use rand::{Rng, RngCore};
-use simfer_flows::layers::{Activation, Dense};
-
-/// Numerically stable `log(1 + eˣ)`.
-fn softplus(x: f64) -> f64 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
-}
-
-fn sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
+use simfer_nn::fastmath::{sigmoid, softplus};
+use simfer_nn::linalg::dot;
+use simfer_nn::{Activation, Dense};
 
 /// `v` where `keep`, else `+0.0`, without a branch.
 #[inline(always)]
 fn mask(v: f64, keep: bool) -> f64 {
     f64::from_bits(v.to_bits() & u64::from(keep).wrapping_neg())
-}
-
-/// ReLU backprop `grad ← grad ⊙ 1[out > 0]`, branch-free: the signs of a hidden layer are
-/// unpredictable, and a branch per entry costs as much as the layer's matrix product.
-fn relu_backprop(out: &[f64], grad: &mut [f64]) {
-    for (g, &y) in grad.iter_mut().zip(out) {
-        *g = mask(*g, y > 0.0);
-    }
-}
-
-/// Dot product with four partial sums (vectorizes; fixed summation order).
-fn dot(x: &[f64], y: &[f64]) -> f64 {
-    let mut acc = [0.0; 4];
-    let (xc, yc) = (x.chunks_exact(4), y.chunks_exact(4));
-    let tail: f64 = xc
-        .remainder()
-        .iter()
-        .zip(yc.remainder())
-        .map(|(a, b)| a * b)
-        .sum();
-    for (a, c) in xc.zip(yc) {
-        for k in 0..4 {
-            acc[k] += a[k] * c[k];
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// A `D → H → H → 1` ReLU network with a logistic output.
@@ -157,7 +119,7 @@ impl Mlp {
             *o = (sigmoid(*o) - t) / bf;
         }
         loss /= bf;
-        // The flows layers add into `grad`.
+        // The layers add into `grad`.
         grad.fill(0.0);
         // Output unit by hand (see `forward`): gW3 = Σ_j δ_j·a2_j, gb3 = Σ_j δ_j, and
         // δ2 = W3ᵀδ ⊙ 1[a2 > 0] in one pass.
@@ -186,7 +148,7 @@ impl Mlp {
             grad,
             Some(&mut ws.d1[..h * b]),
         );
-        relu_backprop(&ws.a1[..h * b], &mut ws.d1[..h * b]);
+        Activation::Relu.backprop(&ws.a1[..h * b], &mut ws.d1[..h * b]);
         l1.backward(p, x, &ws.d1[..h * b], b, grad, None);
         // L2 penalty on the weights only.
         let c = alpha / bf;
@@ -279,12 +241,5 @@ mod tests {
         let mut grad = vec![0.0; net.num_params()];
         let loss = net.loss_grad(&x, &y, 3, 0.5, &mut ws, &mut grad);
         approx::assert_relative_eq!(loss, bce + 0.5 * 0.5 * w2 / 3.0, max_relative = 1e-12);
-    }
-
-    #[test]
-    fn relu_mask_is_branch_free_and_exact() {
-        let mut g = [1.5, -2.0, 3.0];
-        relu_backprop(&[0.0, 2.0, -1.0], &mut g);
-        assert_eq!(g, [0.0, -2.0, 0.0]);
     }
 }

@@ -3,14 +3,14 @@
 mod mlp;
 
 use nalgebra::DMatrix;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AnalysisError, Result, check_same_dim, check_samples, invalid};
 use mlp::{Mlp, Workspace};
-use simfer_flows::Adam;
+use simfer_nn::{Adam, shuffle};
 
 /// Options of [`c2st`]. The defaults are the benchmark's (sbibm's `c2st`: scikit-learn's
 /// `MLPClassifier` defaults with `max_iter=10000`, so the stopping rule decides).
@@ -76,7 +76,7 @@ pub struct C2stResult {
 /// unbiased standard deviation; reference labelled 0, estimate 1; an MLP with two hidden
 /// layers of `10·D` ReLU units and a logistic output, Glorot-uniform initialization,
 /// binary cross-entropy plus L2 penalty `α = 1e-4`, Adam (lr 1e-3, β 0.9/0.999, ε 1e-8;
-/// simfer-flows' Adam, which adds ε after the bias correction of √v where scikit-learn adds
+/// simfer-nn's Adam, which adds ε after the bias correction of √v where scikit-learn adds
 /// it before — a difference of order ε) on
 /// mini-batches of 200 reshuffled every epoch, stopped when the epoch loss has not improved
 /// by more than 1e-4 for more than 10 epochs; 5-fold shuffled cross-validation; the score
@@ -218,14 +218,6 @@ fn check_options(o: &C2stOptions) -> Result<()> {
         return Err(invalid("C2ST tol", "finite and ≥ 0", o.tol));
     }
     Ok(())
-}
-
-/// Fisher–Yates.
-fn shuffle(v: &mut [usize], rng: &mut Xoshiro256PlusPlus) {
-    for i in (1..v.len()).rev() {
-        let j = rng.random_range(0..=i);
-        v.swap(i, j);
-    }
 }
 
 /// Copies the columns `idx` of `data` (and their labels) into contiguous buffers.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use nalgebra::DMatrix;
 use simfer_distributions::{BoxUniform, Prior};
-use simfer_flows::MafConfig;
+use simfer_flows::{Maf, MafConfig};
 use simfer_inference::{InferenceError, InvalidPolicy, Snpe, SnpeConfig, run_snpe};
 use simfer_simulators::FnSimulator;
 use simfer_snpe::TrainingConfig;
@@ -19,7 +19,8 @@ fn quick() -> SnpeConfig {
             hidden_features: 8,
             num_transforms: 1,
             ..MafConfig::default()
-        },
+        }
+        .into(),
         training: TrainingConfig {
             max_num_epochs: Some(3),
             ..TrainingConfig::default()
@@ -178,7 +179,10 @@ fn options_discard_prior_samples_retrain_and_combined_loss_take_effect() {
     let plain = two_rounds(quick());
     let h = &plain.histories()[1];
     assert_eq!((h.num_train, h.loss.as_str()), (400, "atomic (APT)"));
-    let theta_std = |s: &Snpe| s.estimator().unwrap().theta_standardization().clone();
+    let theta_std = |s: &Snpe| {
+        let maf: &Maf = s.estimator().unwrap().downcast_ref().unwrap();
+        maf.input_standardization().clone()
+    };
     let round0 = {
         let mut s = Snpe::new(prior(), quick(), 11).unwrap();
         s.set_default_x(&[0.2, -0.1]).unwrap();

@@ -11,7 +11,7 @@ use simfer_snpe::TrainingConfig;
 
 /// A small, quickly trained 2-D problem whose posterior at x_o = (0.9, 0.9) leaks well
 /// outside the box [−1, 1]²: x = θ + 0.3·ε.
-pub fn leaky_run(seed: u64) -> SnpeRun<simfer_flows::Maf> {
+pub fn leaky_run(seed: u64) -> SnpeRun<simfer_flows::Estimator> {
     let prior: Arc<dyn Prior> = Arc::new(BoxUniform::uniform(2, -1.0, 1.0).unwrap());
     let sim = FnSimulator::new(2, 2, |t: &[f64], rng: &mut dyn rand::RngCore| {
         use rand_distr::{Distribution, StandardNormal};
@@ -24,7 +24,8 @@ pub fn leaky_run(seed: u64) -> SnpeRun<simfer_flows::Maf> {
             hidden_features: 16,
             num_transforms: 2,
             ..MafConfig::default()
-        },
+        }
+        .into(),
         training: TrainingConfig {
             max_num_epochs: Some(40),
             ..TrainingConfig::default()
@@ -128,13 +129,33 @@ fn save_and_load_give_identical_log_probs() {
 
     // Another version or format is a clear error.
     let text = std::fs::read_to_string(&path).unwrap();
-    let other = text.replacen("\"version\":1", "\"version\":99", 1);
-    let err = Posterior::<simfer_flows::Maf>::from_json(&other).unwrap_err();
+    let other = text.replacen("\"version\":2", "\"version\":99", 1);
+    let err = Posterior::<simfer_flows::Estimator>::from_json(&other).unwrap_err();
     assert!(err.to_string().contains("version 99"), "{err}");
-    let err =
-        Posterior::<simfer_flows::Maf>::from_json("{\"format\":\"x\",\"version\":1}").unwrap_err();
+    let err = Posterior::<simfer_flows::Estimator>::from_json("{\"format\":\"x\",\"version\":1}")
+        .unwrap_err();
     assert!(err.to_string().contains("simfer-posterior"), "{err}");
-    assert!(Posterior::<simfer_flows::Maf>::from_json("not json").is_err());
+    assert!(Posterior::<simfer_flows::Estimator>::from_json("not json").is_err());
+    // An estimator of an unknown kind, or a known kind in an unknown version.
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["estimator"]["kind"] = serde_json::json!("spline-of-the-future");
+    let err = Posterior::<simfer_flows::Estimator>::from_json(&v.to_string()).unwrap_err();
+    assert!(
+        err.to_string().contains("spline-of-the-future") && err.to_string().contains("`maf`"),
+        "{err}"
+    );
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["estimator"]["version"] = serde_json::json!(41);
+    let err = Posterior::<simfer_flows::Estimator>::from_json(&v.to_string()).unwrap_err();
+    assert!(err.to_string().contains("version 41"), "{err}");
+
+    // A file of version 1 (the estimator a bare MAF) still loads, with the same density.
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let model = v["estimator"]["model"].take();
+    v["estimator"] = model;
+    v["version"] = serde_json::json!(1);
+    let old: Posterior = Posterior::from_json(&v.to_string()).unwrap();
+    assert_eq!(old.log_prob(&theta, None).unwrap(), a);
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -1,5 +1,6 @@
 //! bernoulli_glm and bernoulli_glm_raw.
 
+use simfer_nn::fastmath::{sigmoid, softplus};
 use std::sync::OnceLock;
 
 use nalgebra::{Cholesky, DMatrix, DVector};
@@ -201,21 +202,6 @@ fn arrays() -> &'static GlmArrays {
         }
         GlmArrays { columns, precision }
     })
-}
-
-/// `ln(1 + eᵛ)` without overflow or loss of precision.
-fn softplus(v: f64) -> f64 {
-    v.max(0.0) + (-v.abs()).exp().ln_1p()
-}
-
-/// The logistic function.
-fn sigmoid(v: f64) -> f64 {
-    if v >= 0.0 {
-        1.0 / (1.0 + (-v).exp())
-    } else {
-        let e = v.exp();
-        e / (1.0 + e)
-    }
 }
 
 /// The exact bernoulli_glm posterior for one observation, sampled by MCMC on the exact

@@ -2,10 +2,10 @@
 //! losses and the trainer can be checked against hand computations independently of the
 //! flows: q(θ | x) = Π_d N(θ_d; (A x + b)_d, exp(2 s_d)), parameters [A (column-major), b, s].
 
-use nalgebra::{DMatrix, DMatrixView, DVector};
+use nalgebra::{DMatrix, DMatrixView};
 use rand::RngCore;
 use rand_distr::{Distribution, StandardNormal};
-use simfer_flows::{ConditionalDensityEstimator, FlowError};
+use simfer_flows::{ConditionalDensityEstimator, FlowError, Gradients, Workspace};
 
 #[derive(Debug, Clone)]
 pub struct Gaussian {
@@ -57,12 +57,13 @@ impl Gaussian {
 }
 
 impl ConditionalDensityEstimator for Gaussian {
-    type Workspace = GaussianWs;
-
-    fn theta_dim(&self) -> usize {
+    fn kind(&self) -> &'static str {
+        "test-gaussian"
+    }
+    fn input_dim(&self) -> usize {
         self.d
     }
-    fn context_dim(&self) -> usize {
+    fn condition_dim(&self) -> usize {
         self.c
     }
     fn num_params(&self) -> usize {
@@ -74,17 +75,15 @@ impl ConditionalDensityEstimator for Gaussian {
     fn params_mut(&mut self) -> &mut [f64] {
         &mut self.params
     }
-    fn workspace(&self) -> GaussianWs {
-        GaussianWs::default()
-    }
 
     fn forward(
         &self,
-        ws: &mut GaussianWs,
+        ws: &mut Workspace,
         theta: DMatrixView<'_, f64>,
         x: DMatrixView<'_, f64>,
         out: &mut [f64],
     ) -> Result<(), FlowError> {
+        let ws = ws.get::<GaussianWs>();
         ws.theta = theta.into_owned();
         ws.x = x.into_owned();
         for j in 0..theta.ncols() {
@@ -97,11 +96,17 @@ impl ConditionalDensityEstimator for Gaussian {
 
     fn backward(
         &self,
-        ws: &mut GaussianWs,
+        ws: &mut Workspace,
         weights: &[f64],
-        grad: &mut [f64],
+        grads: Gradients<'_>,
     ) -> Result<(), FlowError> {
+        let ws = ws.get::<GaussianWs>();
         let (d, c) = (self.d, self.c);
+        let Gradients {
+            mut params,
+            mut input,
+            mut condition,
+        } = grads;
         for j in 0..ws.theta.ncols() {
             let xj: Vec<f64> = ws.x.column(j).iter().copied().collect();
             let mu = self.mean(&xj);
@@ -109,33 +114,24 @@ impl ConditionalDensityEstimator for Gaussian {
                 let var = (2.0 * self.s(i)).exp();
                 let r = ws.theta[(i, j)] - mu[i];
                 let dmu = r / var * weights[j];
-                for k in 0..c {
-                    grad[i + k * d] += dmu * xj[k];
+                if let Some(grad) = params.as_deref_mut() {
+                    for k in 0..c {
+                        grad[i + k * d] += dmu * xj[k];
+                    }
+                    grad[d * c + i] += dmu;
+                    grad[d * c + d + i] += (r * r / var - 1.0) * weights[j];
                 }
-                grad[d * c + i] += dmu;
-                grad[d * c + d + i] += (r * r / var - 1.0) * weights[j];
+                if let Some(g) = input.as_deref_mut() {
+                    g[i + j * d] -= dmu;
+                }
+                if let Some(g) = condition.as_deref_mut() {
+                    for k in 0..c {
+                        g[k + j * c] += dmu * self.a(i, k);
+                    }
+                }
             }
         }
         Ok(())
-    }
-
-    fn log_prob_grad_theta(
-        &self,
-        theta: &DMatrix<f64>,
-        x: &DMatrix<f64>,
-    ) -> Result<(DVector<f64>, DMatrix<f64>), FlowError> {
-        let mut lp = DVector::zeros(theta.ncols());
-        let mut g = DMatrix::zeros(self.d, theta.ncols());
-        for j in 0..theta.ncols() {
-            let t: Vec<f64> = theta.column(j).iter().copied().collect();
-            let c: Vec<f64> = x.column(j).iter().copied().collect();
-            lp[j] = self.log_density(&t, &c);
-            let mu = self.mean(&c);
-            for i in 0..self.d {
-                g[(i, j)] = -(t[i] - mu[i]) / (2.0 * self.s(i)).exp();
-            }
-        }
-        Ok((lp, g))
     }
 
     fn sample(
@@ -149,5 +145,13 @@ impl ConditionalDensityEstimator for Gaussian {
             let e: f64 = StandardNormal.sample(rng);
             mu[i] + self.s(i).exp() * e
         }))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn clone_boxed(&self) -> Box<dyn ConditionalDensityEstimator> {
+        Box::new(self.clone())
     }
 }

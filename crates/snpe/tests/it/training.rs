@@ -5,7 +5,6 @@ use nalgebra::DMatrix;
 use rand::RngCore;
 use rand_distr::{Distribution, StandardNormal};
 use simfer_distributions::rng_from_seed;
-use simfer_flows::ConditionalDensityEstimator;
 use simfer_snpe::{
     AtomicLoss, Batch, DataSplit, EarlyStopping, Loss, MaximumLikelihood, Progress, SnpeError,
     StopReason, Trainer, TrainingConfig, TrainingData,
@@ -74,7 +73,7 @@ impl Loss<Gaussian> for Scripted {
     fn evaluate(
         &mut self,
         est: &Gaussian,
-        _ws: &mut <Gaussian as ConditionalDensityEstimator>::Workspace,
+        _ws: &mut simfer_flows::Workspace,
         _batch: &Batch<'_>,
         _rng: &mut dyn RngCore,
         grad: Option<&mut [f64]>,

@@ -10,7 +10,7 @@
 //!
 //! A two-layer perceptron, forward and backward:
 //! ```
-//! use simfer_flows::layers::{Activation, Dense};
+//! use simfer_nn::layers::{Activation, Dense};
 //! use rand::SeedableRng;
 //!
 //! let (d_in, d_hid, n) = (3, 8, 5);
@@ -40,6 +40,7 @@
 use std::ops::Range;
 
 use rand::{Rng, RngCore};
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 use crate::fastmath;
@@ -47,7 +48,8 @@ use crate::linalg::{Op, add_row_sums, gemm};
 use crate::precision::Real;
 
 /// An elementwise activation function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub enum Activation {
     /// `tanh(x)` (the reference MAF's activation).
     #[default]
@@ -56,6 +58,8 @@ pub enum Activation {
     Relu,
     /// `ln(1 + eˣ)`.
     Softplus,
+    /// The logistic sigmoid `1/(1 + e^{−x})`.
+    Sigmoid,
 }
 
 impl Activation {
@@ -66,12 +70,14 @@ impl Activation {
             Activation::Tanh => fastmath::tanh(x),
             Activation::Relu => x.max(0.0),
             Activation::Softplus => fastmath::softplus(x),
+            Activation::Sigmoid => fastmath::sigmoid(x),
         }
     }
 
     /// The derivative at the point whose **output** is `y` (all three activations are
     /// invertible enough for this, so the pre-activation need not be kept):
-    /// tanh: `1 − y²`; relu: `1` if `y > 0` else `0`; softplus: `1 − e^{−y}`.
+    /// tanh: `1 − y²`; relu: `1` if `y > 0` else `0`; softplus: `1 − e^{−y}`; sigmoid:
+    /// `y (1 − y)`.
     #[inline]
     pub fn derivative_from_output(self, y: f64) -> f64 {
         match self {
@@ -84,6 +90,7 @@ impl Activation {
                 }
             }
             Activation::Softplus => -(-y).exp_m1(),
+            Activation::Sigmoid => y * (1.0 - y),
         }
     }
 
@@ -96,6 +103,7 @@ impl Activation {
                 x.iter_mut().for_each(|v| *v = v.max(zero));
             }
             Activation::Softplus => fastmath::softplus_inplace(x),
+            Activation::Sigmoid => fastmath::sigmoid_inplace(x),
         }
     }
 
@@ -105,6 +113,7 @@ impl Activation {
             Activation::Tanh => fastmath::tanh_bias_inplace(x, bias),
             Activation::Relu => fastmath::relu_bias_inplace(x, bias),
             Activation::Softplus => fastmath::softplus_bias_inplace(x, bias),
+            Activation::Sigmoid => fastmath::sigmoid_bias_inplace(x, bias),
         }
     }
 
@@ -114,6 +123,7 @@ impl Activation {
             Activation::Tanh => fastmath::tanh_bias_add_inplace(x, bias, add),
             Activation::Relu => fastmath::relu_bias_add_inplace(x, bias, add),
             Activation::Softplus => fastmath::softplus_bias_add_inplace(x, bias, add),
+            Activation::Sigmoid => fastmath::sigmoid_bias_add_inplace(x, bias, add),
         }
     }
 
@@ -127,19 +137,13 @@ impl Activation {
         );
         match self {
             Activation::Tanh => tanh_backprop(out, grad),
-            Activation::Relu => {
-                let zero = T::of(0.0);
-                for (g, y) in grad.iter_mut().zip(out) {
-                    if *y <= zero {
-                        *g = zero;
-                    }
-                }
-            }
+            Activation::Relu => relu_backprop(out, grad),
             Activation::Softplus => {
                 for (g, y) in grad.iter_mut().zip(out) {
                     *g *= -(-*y).exp_m1();
                 }
             }
+            Activation::Sigmoid => sigmoid_backprop(out, grad),
         }
     }
 }
@@ -154,7 +158,8 @@ impl Activation {
 ///
 /// The methods panic if a buffer is shorter than its shape requires (a programming
 /// error, not a data error).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Dense {
     /// Input dimension.
     pub in_dim: usize,
@@ -277,6 +282,29 @@ impl Dense {
         add_row_sums(&grad_out[..self.out_dim * n], &mut grad[self.bias_range()]);
     }
 
+    /// `grad_input += Wᵀ·grad_out` (the input part of [`backward`](Self::backward),
+    /// accumulated).
+    pub fn backward_input_add<T: Real>(
+        &self,
+        params: &[T],
+        grad_out: &[T],
+        n: usize,
+        grad_input: &mut [T],
+    ) {
+        gemm(
+            self.in_dim,
+            n,
+            self.out_dim,
+            T::of(1.0),
+            &params[self.weight_range()],
+            Op::T,
+            grad_out,
+            Op::N,
+            T::of(1.0),
+            grad_input,
+        );
+    }
+
     /// The input part of [`backward`](Self::backward): `grad_input = Wᵀ·grad_out`.
     pub fn backward_input<T: Real>(
         &self,
@@ -304,6 +332,33 @@ fastmath::simd_dispatch!(
     fn tanh_backprop<T: Real>(out: &[T], grad: &mut [T]) => tanh_backprop_g
 );
 
+fastmath::simd_dispatch!(
+    fn relu_backprop<T: Real>(out: &[T], grad: &mut [T]) => relu_backprop_g
+);
+
+fastmath::simd_dispatch!(
+    fn sigmoid_backprop<T: Real>(out: &[T], grad: &mut [T]) => sigmoid_backprop_g
+);
+
+/// `grad ← grad ⊙ 1[out > 0]`, as a select rather than a branch: the signs of a hidden
+/// layer are unpredictable, and a mispredicted branch per entry costs as much as the
+/// layer's matrix product.
+#[inline(always)]
+fn relu_backprop_g<T: Real>(out: &[T], grad: &mut [T]) {
+    let zero = T::of(0.0);
+    for (g, y) in grad.iter_mut().zip(out) {
+        *g = if *y > zero { *g } else { zero };
+    }
+}
+
+#[inline(always)]
+fn sigmoid_backprop_g<T: Real>(out: &[T], grad: &mut [T]) {
+    let one = T::of(1.0);
+    for (g, y) in grad.iter_mut().zip(out) {
+        *g *= *y * (one - *y);
+    }
+}
+
 #[inline(always)]
 fn tanh_backprop_g<T: Real>(out: &[T], grad: &mut [T]) {
     let one = T::of(1.0);
@@ -318,12 +373,13 @@ fn tanh_backprop_g<T: Real>(out: &[T], grad: &mut [T]) {
 ///
 /// The masked weight is a copy refreshed by [`refresh`](Self::refresh), once per step
 /// after the parameters change, not once per product.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct MaskedDense {
     /// The underlying layer (its range in the flat vector).
     pub dense: Dense,
     mask: Vec<f64>,
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     masked: Vec<f64>,
 }
 

@@ -1,7 +1,22 @@
-//! Adam and global-norm gradient clipping on flat parameter slices.
+//! Optimizers on flat parameter slices ([`Optimizer`], [`Adam`]) and global-norm gradient
+//! clipping ([`clip_grad_norm`]).
 
-use rayon::prelude::*;
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
+
+use crate::par;
+
+/// An optimizer: updates a flat parameter vector from the gradient of a loss to minimize.
+///
+/// The trainers take any optimizer; [`Adam`] is the reference library's.
+pub trait Optimizer: Send {
+    /// One update of `params` against `grad` (the same length).
+    fn step(&mut self, params: &mut [f64], grad: &[f64]);
+    /// Forgets all state (a fresh optimizer).
+    fn reset(&mut self);
+    /// Steps taken since creation or the last reset.
+    fn steps(&self) -> u64;
+}
 
 /// The Adam optimizer with PyTorch's defaults (β₁ = 0.9, β₂ = 0.999, ε = 1e-8, no weight
 /// decay, no AMSGrad) and PyTorch's exact update order:
@@ -16,7 +31,7 @@ use serde::{Deserialize, Serialize};
 /// The update *adds* `−lr·…` for a gradient of a loss to minimize.
 ///
 /// ```
-/// use simfer_flows::Adam;
+/// use simfer_nn::Adam;
 /// // Minimize (p − 3)².
 /// let mut p = [0.0];
 /// let mut adam = Adam::new(1, 0.1);
@@ -26,7 +41,8 @@ use serde::{Deserialize, Serialize};
 /// }
 /// assert!((p[0] - 3.0).abs() < 1e-3);
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Adam {
     /// Learning rate.
     pub lr: f64,
@@ -88,12 +104,25 @@ impl Adam {
         let step_size = self.lr / bias1;
         let coefs = [b1, b2, bias2_sqrt, step_size, self.eps];
         // Elementwise, so splitting into blocks gives the same bits for any thread count.
-        params
-            .par_chunks_mut(PAR_BLOCK)
-            .zip(grad.par_chunks(PAR_BLOCK))
-            .zip(self.m.par_chunks_mut(PAR_BLOCK))
-            .zip(self.v.par_chunks_mut(PAR_BLOCK))
-            .for_each(|(((p, g), m), v)| adam_update(p, g, m, v, &coefs));
+        let items: Vec<_> = params
+            .chunks_mut(PAR_BLOCK)
+            .zip(grad.chunks(PAR_BLOCK))
+            .zip(self.m.chunks_mut(PAR_BLOCK))
+            .zip(self.v.chunks_mut(PAR_BLOCK))
+            .collect();
+        par::for_each(items, |(((p, g), m), v)| adam_update(p, g, m, v, &coefs));
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self, params: &mut [f64], grad: &[f64]) {
+        Adam::step(self, params, grad);
+    }
+    fn reset(&mut self) {
+        Adam::reset(self);
+    }
+    fn steps(&self) -> u64 {
+        Adam::steps(self)
     }
 }
 
@@ -130,7 +159,7 @@ fn scale_g(x: &mut [f64], c: f64) {
 ///
 /// ```
 /// let mut g = [3.0, 4.0];
-/// let norm = simfer_flows::clip_grad_norm(&mut g, 1.0);
+/// let norm = simfer_nn::clip_grad_norm(&mut g, 1.0);
 /// assert_eq!(norm, 5.0);
 /// assert!((g[0] - 0.6).abs() < 1e-6 && (g[1] - 0.8).abs() < 1e-6);
 /// ```

@@ -1,27 +1,26 @@
-//! The floating-point precision of a flow's training passes, and the scalar types the
+//! The floating-point precision of a model's training passes, and the scalar types the
 //! numerical kernels are generic over.
 //!
-//! A [`Maf`](crate::Maf) keeps its parameters in `f64` (the master copy that Adam,
-//! clipping and save/load work on). Its training passes
-//! ([`forward`](crate::ConditionalDensityEstimator::forward) /
-//! [`backward`](crate::ConditionalDensityEstimator::backward)) can run in `f32`
-//! ([`Precision::F32`]): the masked parameters are converted once per forward, the
-//! activations, products and per-chunk gradients are `f32`, and the log-densities and the
-//! reduced gradient handed back are `f64`. Evaluation for users (`log_prob`, `sample`,
-//! `inverse`, `log_prob_grad_theta`) always runs in `f64`.
+//! A model keeps its parameters in `f64` (the master copy that the optimizer, clipping
+//! and save/load work on). Its training passes can run in `f32` ([`Precision::F32`]):
+//! the parameters are rounded once per forward pass, the activations, products and
+//! per-chunk gradients are `f32`, and the outputs and the reduced gradient handed back
+//! are `f64` (see [`driver`](crate::driver)). Evaluation for users stays `f64`.
 //!
 //! The kernels of [`linalg`](crate::linalg), [`fastmath`] and
 //! [`layers`](crate::layers) are generic over [`Real`], implemented for `f32` and `f64`.
 
 use nalgebra::RealField;
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 use crate::fastmath;
 use crate::linalg::Op;
 
-/// The floating-point type a [`Maf`](crate::Maf)'s training passes compute in.
+/// The floating-point type a model's training passes compute in.
 ///
-/// The default is [`F32`](Self::F32), chosen by measurement (a shared 2-core AMD EPYC
+/// The default is [`F32`](Self::F32), chosen by measurement on the masked autoregressive
+/// flow of simfer-flows (a shared 2-core AMD EPYC
 /// with AVX-512): a training step of the default MAF takes 1.55–1.9× less CPU time than
 /// in `f64` (D = 3 and 10, batches of 200 and 2000 columns; `cargo bench -p
 /// simfer-flows --bench flows -- train_step`), the multi-round tutorial 1.7× less (1.23 s
@@ -31,7 +30,8 @@ use crate::linalg::Op;
 /// same number of epochs for most seeds. The single-precision passes agree with the
 /// double-precision ones to about 1e-6 (relative) in log-densities and gradients. (The reference library, on PyTorch,
 /// trains in single precision too.)
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub enum Precision {
     /// Double precision throughout.
     F64,

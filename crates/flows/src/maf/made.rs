@@ -10,13 +10,13 @@
 //! Degrees: inputs `1..=D`; hidden units `(k mod max(1, D−1)) + min(1, D−1)`; outputs
 //! `⌊o/2⌋ + 1`. Hidden masks keep `m_out ≥ m_in`, the output mask keeps `m_out > m_in`.
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
-
-use crate::layers::{Activation, Dense};
-use crate::precision::Real;
+use simfer_nn::{Activation, Dense, Real};
 
 /// Parameter layout of one MADE inside the flat parameter vector.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct MadeLayout {
     /// Dimension D of the modelled variable.
     pub dim: usize,
@@ -188,10 +188,11 @@ impl MadeLayout {
         self.output.forward(params, prev, n, out);
     }
 
-    /// Backward pass on `n` columns given `g_out = ∂L/∂o` (`2D × n`). Adds parameter
-    /// gradients into `grad` if `want_params`; writes `∂L/∂z` into `g_z` if given.
-    /// `params` is the masked parameter vector (gradients of masked entries are removed
-    /// by the caller). `gh`, `gh2` are `H × n` scratch buffers.
+    /// Backward pass on `n` columns given `g_out = ∂L/∂o` (`2D × n`). **Adds** parameter
+    /// gradients into `grad` if given; **overwrites** `g_z` with `∂L/∂z` and **adds**
+    /// `∂L/∂c` into `g_c`, if given. `params` is the masked parameter vector (gradients
+    /// of masked entries are removed by the caller). `gh`, `gh2` are `H × n` scratch
+    /// buffers.
     #[allow(clippy::too_many_arguments)]
     pub fn backward<T: Real>(
         &self,
@@ -203,36 +204,43 @@ impl MadeLayout {
         ctx: &[T],
         hid: &[T],
         g_out: &[T],
-        grad: &mut [T],
-        want_params: bool,
+        mut grad: Option<&mut [T]>,
         g_z: Option<&mut [T]>,
+        g_c: Option<&mut [T]>,
         gh: &mut [T],
         gh2: &mut [T],
     ) {
         let hn = self.hidden * n;
         let nb = self.blocks.len();
         let hid_at = |i: usize| &hid[i * hn..(i + 1) * hn];
-        if want_params {
-            self.output.backward_params(hid_at(nb), g_out, n, grad);
+        if let Some(gr) = grad.as_deref_mut() {
+            self.output.backward_params(hid_at(nb), g_out, n, gr);
         }
         let (mut g, mut g2) = (&mut gh[..hn], &mut gh2[..hn]);
         self.output.backward_input(params, g_out, n, g);
         for i in (0..nb).rev() {
             act.backprop(hid_at(i + 1), g);
             let b = &self.blocks[i];
-            if want_params {
-                b.backward_params(hid_at(i), g, n, grad);
+            if let Some(gr) = grad.as_deref_mut() {
+                b.backward_params(hid_at(i), g, n, gr);
             }
             b.backward_input(params, g, n, g2);
             std::mem::swap(&mut g, &mut g2);
         }
         act.backprop(hid_at(0), g);
-        if want_params {
-            self.input.backward_params(z, g, n, grad);
-            if let Some(cl) = &self.context {
+        if let Some(gr) = grad.as_deref_mut() {
+            self.input.backward_params(z, g, n, gr);
+        }
+        if let Some(cl) = &self.context {
+            if grad.is_some() || g_c.is_some() {
                 g2.copy_from_slice(g);
                 act.backprop(&ctx[..hn], g2);
-                cl.backward_params(c, g2, n, grad);
+                if let Some(gr) = grad {
+                    cl.backward_params(c, g2, n, gr);
+                }
+                if let Some(gc) = g_c {
+                    cl.backward_input_add(params, g2, n, gc);
+                }
             }
         }
         if let Some(gz) = g_z {

@@ -353,6 +353,18 @@ crate::fastmath::simd_dispatch!(
     pub fn add_assign<T: Real>(a: &mut [T], b: &[T]) => add_assign_g
 );
 
+crate::fastmath::simd_dispatch!(
+    /// `a[i] *= b[i]`.
+    pub fn mul_assign<T: Real>(a: &mut [T], b: &[T]) => mul_assign_g
+);
+
+#[inline(always)]
+fn mul_assign_g<T: Real>(a: &mut [T], b: &[T]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x *= *y;
+    }
+}
+
 #[inline(always)]
 fn add_assign_g<T: Real>(a: &mut [T], b: &[T]) {
     for (x, y) in a.iter_mut().zip(b) {

@@ -383,6 +383,11 @@ pub fn softplus_f32(x: f32) -> f32 {
 /// the baseline build. The generic body must be `#[inline(always)]` so that it is
 /// compiled inside each build. Without fused multiply-add in the source (Rust never
 /// contracts `a * b + c`), every build computes bit-identical results.
+///
+/// Exported for the kernels of other crates (the flows' model-specific elementwise
+/// passes); use it as `simfer_nn::fastmath::simd_dispatch!`.
+#[doc(hidden)]
+#[macro_export]
 macro_rules! simd_dispatch {
     ($(#[$doc:meta])* $vis:vis fn $name:ident $(<$t:ident: $bound:path>)? ($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $generic:path) => {
         $(#[$doc])*
@@ -411,7 +416,8 @@ macro_rules! simd_dispatch {
         }
     };
 }
-pub(crate) use simd_dispatch;
+#[doc(hidden)]
+pub use crate::simd_dispatch;
 
 /// Like `simd_dispatch!`, but the AVX-512/AVX2 builds also enable FMA and call
 /// `$fma_generic` (a variant using fused multiply-adds). Results are identical for any
@@ -519,6 +525,8 @@ bodies! {
     tanh_bias_g = map_bias_generic::<0>(x: &mut [T], bias: &[T]);
     tanh_bias_fma_g = map_bias_generic::<6>(x: &mut [T], bias: &[T]);
     softplus_bias_g = map_bias_generic::<2>(x: &mut [T], bias: &[T]);
+    sigmoid_bias_g = map_bias_generic::<1>(x: &mut [T], bias: &[T]);
+    sigmoid_bias_add_g = map_bias_add_generic::<1>(x: &mut [T], bias: &[T], add: &[T]);
     relu_bias_g = map_bias_generic::<4>(x: &mut [T], bias: &[T]);
     tanh_bias_add_g = map_bias_add_generic::<0>(x: &mut [T], bias: &[T], add: &[T]);
     tanh_bias_add_fma_g = map_bias_add_generic::<6>(x: &mut [T], bias: &[T], add: &[T]);
@@ -553,6 +561,14 @@ simd_dispatch_fma!(
 simd_dispatch!(
     /// For a column-major block with `bias.len()` rows: `x[i, j] ← softplus(x[i, j] + bias[i])`.
     pub fn softplus_bias_inplace<T: Real>(x: &mut [T], bias: &[T]) => softplus_bias_g
+);
+simd_dispatch!(
+    /// For a column-major block with `bias.len()` rows: `x[i, j] ← sigmoid(x[i, j] + bias[i])`.
+    pub fn sigmoid_bias_inplace<T: Real>(x: &mut [T], bias: &[T]) => sigmoid_bias_g
+);
+simd_dispatch!(
+    /// `x[i, j] ← sigmoid(x[i, j] + bias[i] + add[i, j])` (column-major, `bias.len()` rows).
+    pub fn sigmoid_bias_add_inplace<T: Real>(x: &mut [T], bias: &[T], add: &[T]) => sigmoid_bias_add_g
 );
 simd_dispatch!(
     /// For a column-major block with `bias.len()` rows: `x[i, j] ← max(0, x[i, j] + bias[i])`.

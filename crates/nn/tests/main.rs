@@ -1,0 +1,3 @@
+//! Integration tests of simfer-nn (one test binary).
+
+mod passes;
