@@ -14,6 +14,7 @@ use simfer_nn::{Gradients, Precision, Workspace};
 
 use crate::estimator::ConditionalDensityEstimator;
 use crate::{FlowError, Maf, MafConfig};
+use crate::{Mdn, MdnConfig};
 
 /// The settings of one kind of estimator: what [`EstimatorConfig`] holds for it.
 pub trait EstimatorSettings: Clone + fmt::Debug + PartialEq + Default + Send + Sync {
@@ -221,6 +222,7 @@ macro_rules! kinds {
 kinds! {
     $
     Maf(Maf, MafConfig, "maf", "The masked autoregressive flow ([`Maf`], the reference's default)."),
+    Mdn(Mdn, MdnConfig, "mdn", "The mixture density network ([`Mdn`], full-covariance Gaussian components)."),
 }
 
 fn unknown_kind(found: &str) -> FlowError {

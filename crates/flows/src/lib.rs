@@ -10,7 +10,9 @@
 //!   the parameters and, when asked, the input and the condition ([`Gradients`]),
 //!   sampling;
 //! * the estimators: [`Maf`] (the masked autoregressive flow as the reference library
-//!   builds it; [`MafConfig`]'s defaults are the reference's);
+//!   builds it; [`MafConfig`]'s defaults are the reference's); [`Mdn`] (the reference's
+//!   mixture density network, [`MdnConfig`]; its [`Mixture`] at a condition and the
+//!   backward pass of its raw outputs serve losses written on the mixture);
 //! * run-time choice: [`EstimatorKind`] (a name such as `"maf"`), [`EstimatorConfig`] (a
 //!   kind with its settings) and [`Estimator`] (any built estimator), which save and load
 //!   in the self-describing format of [`io`] (kind, format version, architecture);
@@ -62,6 +64,7 @@ pub mod estimator;
 #[cfg(feature = "serde")]
 pub mod io;
 pub mod maf;
+pub mod mdn;
 mod passes;
 pub mod standardize;
 
@@ -69,6 +72,7 @@ pub use any::{Estimator, EstimatorConfig, EstimatorKind, EstimatorSettings};
 pub use error::FlowError;
 pub use estimator::{ConditionalDensityEstimator, Gradients, Workspace};
 pub use maf::{Maf, MafConfig};
+pub use mdn::{Mdn, MdnConfig, Mixture};
 /// The numerical building blocks the estimators are made of.
 pub use simfer_nn as nn;
 pub use simfer_nn::{Activation, Adam, Optimizer, Precision, clip_grad_norm};

@@ -4,5 +4,6 @@ mod common;
 mod density;
 mod gradients;
 mod io;
+mod mdn;
 mod precision;
 mod training;
