@@ -2,4 +2,5 @@
 
 mod losses;
 mod mock;
+mod non_atomic;
 mod training;
