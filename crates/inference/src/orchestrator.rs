@@ -9,11 +9,11 @@ use nalgebra::DMatrix;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use simfer_distributions::{Prior, SeededRng, derive_rng};
-use simfer_flows::{ConditionalDensityEstimator, Estimator, EstimatorConfig, Maf, MafConfig};
+use simfer_flows::{ConditionalDensityEstimator, Estimator, EstimatorConfig, Maf, MafConfig, Mdn};
 use simfer_simulators::{SimulationOptions, Simulator, simulate_batch};
 use simfer_snpe::{
-    AtomicLoss, DataSplit, EpochReport, MaximumLikelihood, Trainer, TrainingConfig, TrainingData,
-    TrainingHistory,
+    AtomicLoss, DataSplit, EpochReport, MaximumLikelihood, NonAtomicLoss, Trainer, TrainingConfig,
+    TrainingData, TrainingHistory,
 };
 
 use crate::posterior::SamplingOptions;
@@ -153,6 +153,8 @@ pub struct Proposed {
     round: usize,
     source: ProposalSource,
     theta: DMatrix<f64>,
+    /// A copy of the estimator of the proposal posterior (none for the prior).
+    proposer: Option<Box<dyn ConditionalDensityEstimator>>,
 }
 
 impl Proposed {
@@ -262,6 +264,8 @@ pub struct Snpe<B: EstimatorBuilder = EstimatorConfig> {
     histories: Vec<TrainingHistory>,
     proposals_drawn: u64,
     train_calls: u64,
+    /// Per entry of `rounds`: the estimator of the posterior that proposed its θ's.
+    proposers: Vec<Option<Box<dyn ConditionalDensityEstimator>>>,
 }
 
 impl<B: EstimatorBuilder> Snpe<B> {
@@ -294,6 +298,7 @@ impl<B: EstimatorBuilder> Snpe<B> {
             histories: Vec::new(),
             proposals_drawn: 0,
             train_calls: 0,
+            proposers: Vec::new(),
         })
     }
 
@@ -367,7 +372,7 @@ impl<B: EstimatorBuilder> Snpe<B> {
     pub fn propose(&mut self, n: usize) -> Result<Proposed, InferenceError> {
         let mut rng = derive_rng(self.seed, STREAM_PROPOSE + self.proposals_drawn);
         self.proposals_drawn += 1;
-        let (theta, source) = match (&self.estimator, self.trained_on_round) {
+        let (theta, source, proposer) = match (&self.estimator, self.trained_on_round) {
             (Some(_), Some(trained_on_round)) => {
                 let posterior = self.build_posterior()?;
                 let x_o = posterior
@@ -381,9 +386,14 @@ impl<B: EstimatorBuilder> Snpe<B> {
                         trained_on_round,
                         x_o,
                     },
+                    Some(posterior.estimator().clone_boxed()),
                 )
             }
-            _ => (self.prior.sample_batch(n, &mut rng), ProposalSource::Prior),
+            _ => (
+                self.prior.sample_batch(n, &mut rng),
+                ProposalSource::Prior,
+                None,
+            ),
         };
         let round = self.next_round(&source);
         Ok(Proposed {
@@ -391,6 +401,7 @@ impl<B: EstimatorBuilder> Snpe<B> {
             round,
             source,
             theta,
+            proposer,
         })
     }
 
@@ -416,6 +427,7 @@ impl<B: EstimatorBuilder> Snpe<B> {
             round: 0,
             source: ProposalSource::Prior,
             theta,
+            proposer: None,
         };
         self.append_inner(proposed, x, 0.0)
     }
@@ -522,6 +534,7 @@ impl<B: EstimatorBuilder> Snpe<B> {
                 x.select_columns(&keep),
             )
         };
+        self.proposers.push(proposed.proposer);
         self.rounds.push(RoundData {
             round,
             proposal: proposed.source,
@@ -539,13 +552,27 @@ impl<B: EstimatorBuilder> Snpe<B> {
     /// the atomic loss once a round came from a posterior. The network is built at the
     /// first call (standardization from that call's training split) and then continues
     /// training, unless `retrain_from_scratch`.
+    ///
+    /// As the reference, a later round uses the **non-atomic** loss
+    /// ([`NonAtomicLoss`], recorded in the history as "non-atomic (APT, MDN)") instead,
+    /// on the latest round's data only, when the estimator is a mixture density network
+    /// ([`Mdn`]), the posterior that proposed the latest round had one too, and the
+    /// prior is Gaussian or box-uniform (or an independent product of box-uniforms).
+    /// Whether the estimator is an MDN is judged by the current one, before
+    /// `retrain_from_scratch` rebuilds it; should the rebuilt one not be an MDN, the
+    /// atomic loss is used on the latest round's data.
     pub fn train(&mut self) -> Result<&TrainingHistory, InferenceError> {
         let round = self.rounds.iter().map(|r| r.round).max().ok_or_else(|| {
             InferenceError::OutOfOrder(
                 "no simulations to train on: append or simulate a round first".into(),
             )
         })?;
-        let start_round = usize::from(self.config.discard_prior_samples && round > 0);
+        let mut non_atomic = self.non_atomic_loss(round)?;
+        let start_round = if non_atomic.is_some() {
+            round
+        } else {
+            usize::from(self.config.discard_prior_samples && round > 0)
+        };
         let used: Vec<&RoundData> = self
             .rounds
             .iter()
@@ -589,10 +616,21 @@ impl<B: EstimatorBuilder> Snpe<B> {
         let estimator = self.estimator.as_mut().expect("built above");
         let mut progress = TrainingProgress::new(self.config.progress, round);
         let mut observer = |r: &EpochReport| progress.epoch(r);
+        let is_mdn = estimator.as_any().downcast_ref::<Mdn>().is_some();
         let history = if round == 0 {
             self.trainer.train(
                 estimator,
                 &mut MaximumLikelihood::new(),
+                &data,
+                &split,
+                round,
+                &mut rng,
+                Some(&mut observer),
+            )
+        } else if let (Some(loss), true) = (non_atomic.as_mut(), is_mdn) {
+            self.trainer.train(
+                estimator,
+                loss,
                 &data,
                 &split,
                 round,
@@ -616,6 +654,37 @@ impl<B: EstimatorBuilder> Snpe<B> {
         self.trained_on_round = Some(round);
         self.histories.push(history);
         Ok(self.histories.last().expect("just pushed"))
+    }
+
+    /// The non-atomic loss for training on `round`, if it applies (see
+    /// [`train`](Self::train)): the latest round came from an MDN posterior, the current
+    /// estimator is an MDN and the prior is supported.
+    fn non_atomic_loss(&self, round: usize) -> Result<Option<NonAtomicLoss>, InferenceError> {
+        if round == 0
+            || !NonAtomicLoss::supports_prior(self.prior.as_ref())
+            || self
+                .estimator
+                .as_ref()
+                .is_none_or(|e| e.as_any().downcast_ref::<Mdn>().is_none())
+        {
+            return Ok(None);
+        }
+        let Some(i) = self.rounds.iter().rposition(|r| r.round == round) else {
+            return Ok(None);
+        };
+        let (ProposalSource::Posterior { x_o, .. }, Some(proposer)) =
+            (&self.rounds[i].proposal, &self.proposers[i])
+        else {
+            return Ok(None);
+        };
+        let Some(mdn) = proposer.as_any().downcast_ref::<Mdn>() else {
+            return Ok(None);
+        };
+        Ok(Some(NonAtomicLoss::from_proposal(
+            mdn,
+            x_o,
+            self.prior.as_ref(),
+        )?))
     }
 
     /// The posterior of the current estimator (a copy), with x_o as its default x if set,
