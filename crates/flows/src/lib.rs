@@ -64,6 +64,8 @@ pub mod io;
 pub mod maf;
 mod passes;
 pub mod standardize;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use any::{Estimator, EstimatorConfig, EstimatorKind, EstimatorSettings};
 pub use error::FlowError;
