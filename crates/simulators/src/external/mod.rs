@@ -176,6 +176,7 @@
 //! | answers `error <message>` | that simulation failed: x = NaN, listed in `failed` with the message; the worker goes on |
 //! | answers NaN or ±∞ values | an invalid simulation, in `nan_rows`/`inf_rows` (not in `failed`); the worker goes on |
 //! | exits, hangs past the [timeout](ExternalSimulatorBuilder::timeout), answers fewer rows, writes a line that is not `x_dim` numbers | the worker is killed (its process group) and replaced; the rows it answered before are kept; the others of its batch are sent again *one at a time*, so that a row that fails on its own is the culprit: it gets x = NaN and is listed in `failed` with the reason (and the last lines of the worker's stderr), and the others are simulated normally |
+//! | writes more lines than rows | noticed before its next batch is sent: the worker is restarted and nothing is lost; but an extra line that comes only after the next batch was sent is taken as that batch's first answer, so never write one |
 //! | fails more than [`max_restarts`](ExternalSimulatorBuilder::max_restarts) times in a row, without a single row answered in between | the batch ends with [`SimulatorError::ExternalFailing`], naming the command and the last failure |
 //! | the program cannot be started | [`SimulatorError::ExternalSpawn`] at once (call [`start`](ExternalSimulator::start) to find out before a run) |
 //!
