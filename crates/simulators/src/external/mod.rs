@@ -182,7 +182,8 @@
 //!
 //! Because each row keeps its seed, the failed rows and every other x are the same whatever
 //! the batch size and the number of workers. A row that hangs costs two timeouts (in its
-//! batch, then alone); a program that exits at once costs `max_restarts + 1` starts.
+//! batch, then alone, each a new worker's first batch, with the
+//! [`startup_timeout`](ExternalSimulatorBuilder::startup_timeout) on top); a program that exits at once costs `max_restarts + 1` starts.
 //! [`Simulator::simulate`] (one θ, as in [`check_sbi_inputs`](crate::check_sbi_inputs)) turns a
 //! failed row into [`SimulatorError::ExternalSimulation`] instead.
 //!
@@ -217,6 +218,7 @@ pub(crate) struct Config {
     pub(crate) workers: usize,
     pub(crate) batch_size: usize,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) startup_timeout: Duration,
     pub(crate) max_restarts: usize,
     pub(crate) forward_stderr: bool,
     pub(crate) command_line: String,
@@ -235,6 +237,7 @@ pub struct ExternalSimulatorBuilder {
     workers: usize,
     batch_size: usize,
     timeout: Option<Duration>,
+    startup_timeout: Duration,
     max_restarts: usize,
     forward_stderr: bool,
 }
@@ -303,6 +306,15 @@ impl ExternalSimulatorBuilder {
     /// it has not answered are retried alone (see [Failures](self#failures)).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// The extra time a newly started worker has for its first answer, on top of the
+    /// [`timeout`](Self::timeout), to load its interpreter, packages or model (default one
+    /// minute; zero is allowed). There is no start-up handshake in the protocol: the clock
+    /// of the first request starts when it is sent, right after the worker is started.
+    pub fn startup_timeout(mut self, extra: Duration) -> Self {
+        self.startup_timeout = extra;
         self
     }
 
@@ -378,6 +390,7 @@ impl ExternalSimulatorBuilder {
             workers: self.workers,
             batch_size: self.batch_size,
             timeout: self.timeout,
+            startup_timeout: self.startup_timeout,
             max_restarts: self.max_restarts,
             forward_stderr: self.forward_stderr,
             command_line,
@@ -491,6 +504,7 @@ impl fmt::Debug for ExternalSimulator {
             .field("workers", &self.config.workers)
             .field("batch_size", &self.config.batch_size)
             .field("timeout", &self.config.timeout)
+            .field("startup_timeout", &self.config.startup_timeout)
             .field("max_restarts", &self.config.max_restarts)
             .finish_non_exhaustive()
     }
@@ -498,8 +512,8 @@ impl fmt::Debug for ExternalSimulator {
 
 impl ExternalSimulator {
     /// Settings for `program` (a path, or a name looked up on `PATH`) with the defaults:
-    /// 1 worker, batches of 100, a timeout of one hour, 3 restarts in a row, stderr kept
-    /// but not forwarded. `theta_dim` and `x_dim` must be set.
+    /// 1 worker, batches of 100, a timeout of one hour per batch (and a minute more for a new
+    /// worker's first batch), 3 restarts in a row, stderr kept but not forwarded. `theta_dim` and `x_dim` must be set.
     pub fn builder(program: impl AsRef<OsStr>) -> ExternalSimulatorBuilder {
         ExternalSimulatorBuilder {
             program: program.as_ref().to_os_string(),
@@ -511,6 +525,7 @@ impl ExternalSimulator {
             workers: 1,
             batch_size: 100,
             timeout: Some(Duration::from_secs(3600)),
+            startup_timeout: Duration::from_secs(60),
             max_restarts: 3,
             forward_stderr: false,
         }
@@ -659,6 +674,7 @@ impl ExternalSimulator {
                 xd,
                 out,
                 self.config.timeout,
+                self.config.startup_timeout,
             );
             match outcome {
                 Outcome::Done { declared } => {

@@ -101,6 +101,8 @@ pub(crate) struct Worker {
     lines: Receiver<Line>,
     stderr: Arc<StderrTail>,
     dead: bool,
+    /// No request has been sent yet.
+    fresh: bool,
 }
 
 fn lossy_line(mut bytes: Vec<u8>) -> String {
@@ -216,6 +218,7 @@ impl Worker {
             lines,
             stderr: tail,
             dead: false,
+            fresh: true,
         };
         if let Err(e) = spawned {
             worker.kill();
@@ -262,15 +265,19 @@ impl Worker {
     }
 
     /// Sends `rows` (row seed and θ) as one batch and reads the answers into `out`
-    /// (`x_dim` values per row), within `timeout` if there is one.
+    /// (`x_dim` values per row), within `timeout` if there is one (plus `startup` for the
+    /// worker's first request).
     pub(crate) fn request<'a>(
         &mut self,
         rows: impl ExactSizeIterator<Item = (u64, &'a [f64])>,
         x_dim: usize,
         out: &mut [f64],
         timeout: Option<Duration>,
+        startup: Duration,
     ) -> Outcome {
         let m = rows.len();
+        let first = std::mem::replace(&mut self.fresh, false);
+        let timeout = timeout.map(|t| if first { t.saturating_add(startup) } else { t });
         // Anything waiting before we ask is a sign that the worker is out of step.
         match self.lines.try_recv() {
             Err(TryRecvError::Empty) => {}
@@ -344,9 +351,14 @@ impl Worker {
                 Err(RecvTimeoutError::Timeout) => {
                     self.kill();
                     let limit = deadline.map_or(Duration::ZERO, |(_, t)| t);
+                    let new = if first && !startup.is_zero() {
+                        format!(", {startup:?} of it for the start of a new worker")
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "no answer within the timeout of {limit:?}: the worker answered {k} of \
-                         {m} rows and was killed"
+                        "no answer within the timeout of {limit:?}{new}: the worker answered {k} \
+                         of {m} rows and was killed"
                     )
                 }
             };

@@ -214,6 +214,7 @@ fn a_hanging_worker_is_killed_at_the_timeout() {
     let sim = test_simulator("filter")
         .batch_size(4)
         .timeout(Duration::from_millis(500))
+        .startup_timeout(Duration::from_secs(1))
         .build()
         .unwrap();
     let theta = thetas(8, &[(2, 2.0)]);
@@ -227,7 +228,10 @@ fn a_hanging_worker_is_killed_at_the_timeout() {
     assert_eq!(failed_indices(&sims), vec![2]);
     let reason = &sims.invalid.failed[0].1;
     assert!(
-        reason.contains("no answer within the timeout of 500ms"),
+        // The hanging row was in a new worker's first batch, both times.
+        reason.contains(
+            "no answer within the timeout of 1.5s, 1s of it for the start of a new worker"
+        ),
         "{reason}"
     );
     assert_rows_as_alone(&sims, 2, &[2]);
@@ -283,7 +287,8 @@ fn a_worker_answering_fewer_rows_than_asked_loses_nothing() {
     // each batch are simulated again, alone, after the timeout.
     let sim = test_simulator("short")
         .batch_size(4)
-        .timeout(Duration::from_millis(300))
+        .timeout(Duration::from_millis(500))
+        .startup_timeout(Duration::from_secs(1))
         .build()
         .unwrap();
     let theta = thetas(8, &[]);
@@ -441,6 +446,7 @@ fn a_timeout_kills_the_whole_process_group_and_leaves_no_zombie() {
         .theta_dim(1)
         .x_dim(1)
         .timeout(Duration::from_millis(300))
+        .startup_timeout(Duration::ZERO)
         .max_restarts(0)
         .build()
         .unwrap();
@@ -509,6 +515,7 @@ fn a_large_batch_to_a_worker_that_does_not_read_cannot_block_us() {
         .x_dim(1)
         .batch_size(2000)
         .timeout(Duration::from_millis(300))
+        .startup_timeout(Duration::ZERO)
         .max_restarts(0)
         .build()
         .unwrap();
