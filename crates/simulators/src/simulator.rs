@@ -123,6 +123,11 @@ impl<'a> SimulationChunk<'a> {
 ///
 /// `Box<S>`, `Arc<S>` and `&S` are simulators when `S` is, and so are closures through
 /// [`FnSimulator`] and [`SliceSimulator`].
+///
+/// A simulator that is better called with many θ's at once (a process, a vectorized or GPU
+/// model) also returns a [`BatchPlan`] from [`batch_plan`](Self::batch_plan) and implements
+/// [`simulate_many`](Self::simulate_many); the runner then hands it whole chunks. Both have
+/// defaults, so a per-θ simulator implements neither.
 pub trait Simulator: Send + Sync {
     /// Dimension of θ.
     fn theta_dim(&self) -> usize;

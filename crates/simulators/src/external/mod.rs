@@ -144,13 +144,14 @@
 //! ## A line filter in shell
 //!
 //! Around a compiled model that takes its parameters and a seed on the command line and
-//! prints x on one line (`examples/simulators/linear_gaussian.sh` is one in awk alone):
+//! prints x on one line (`examples/simulators/linear_gaussian.sh` is one in awk alone). The
+//! model's stdin is `/dev/null`, so that it cannot eat the rows meant for the loop:
 //!
 //! ```sh
 //! #!/bin/sh
 //! while read -r seed alpha beta; do
 //!     [ "$seed" = batch ] && continue
-//!     ./model --seed "$seed" --alpha "$alpha" --beta "$beta" \
+//!     ./model --seed "$seed" --alpha "$alpha" --beta "$beta" </dev/null \
 //!         || echo "error model exited with status $?"
 //! done
 //! ```
