@@ -64,7 +64,7 @@ pub(crate) fn parse_answer(line: &str, out: &mut [f64]) -> Answer {
             ));
         }
         Some(first) if first.eq_ignore_ascii_case(ERROR) => {
-            let message = line.trim_start()[first.len()..].trim();
+            let message = line.trim_ascii_start()[first.len()..].trim();
             return Answer::Declared(if message.is_empty() {
                 "(no message)".to_string()
             } else {
