@@ -237,7 +237,7 @@ const STREAM_POSTERIOR: u64 = 5 << 32;
 /// # use simfer_distributions::BoxUniform;
 /// # use simfer_inference::{Snpe, SnpeConfig};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let simulator = simfer_simulators::task("linear_gaussian")?.simulator();
+/// # let simulator = simfer_benchmark::task("linear_gaussian")?.simulator();
 /// let prior = Arc::new(BoxUniform::uniform(3, -2.0, 2.0)?);
 /// let mut snpe = Snpe::new(prior, SnpeConfig::default(), 42)?;
 /// snpe.set_default_x(&[0.0, 0.0, 0.0])?;

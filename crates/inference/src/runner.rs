@@ -58,7 +58,7 @@ impl<E: simfer_flows::ConditionalDensityEstimator> SnpeRun<E> {
 /// use std::sync::Arc;
 /// use simfer_inference::{SnpeConfig, run_snpe};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let task = simfer_simulators::task("linear_gaussian")?;
+/// let task = simfer_benchmark::task("linear_gaussian")?;
 /// let prior: Arc<dyn simfer_distributions::Prior> = Arc::from(task.prior());
 /// let run = run_snpe(prior, task.simulator().as_ref(), Some(&[0.0; 3]), 2, 500, 1, SnpeConfig::default())?;
 /// let samples = run.posterior().sample(1000, None, &mut simfer_distributions::rng_from_seed(0))?;

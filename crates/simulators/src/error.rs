@@ -2,7 +2,7 @@
 
 use simfer_distributions::DistributionError;
 
-/// Everything that can go wrong when simulating or using a benchmark task.
+/// Everything that can go wrong when simulating.
 ///
 /// Messages say what was expected and what was found; errors from a simulation name the
 /// index of the θ (the column of the batch) that caused them.
@@ -75,55 +75,6 @@ pub enum SimulatorError {
     /// An ODE solve failed; simulators turn this into NaN outputs.
     #[error("the ODE solver failed: {0}")]
     Ode(String),
-    /// An accept/reject sampler spent its budget.
-    #[error(
-        "rejection sampling from {what}: accepted {accepted} of {proposals} proposals \
-         (acceptance rate {rate:.3e}) before the budget of {proposals} proposals ran out, \
-         but {requested} samples were requested; the observation is probably far from \
-         anything the prior can produce (check x_o), or request fewer samples"
-    )]
-    RejectionBudget {
-        /// The distribution being sampled.
-        what: String,
-        /// Samples accepted.
-        accepted: usize,
-        /// Samples requested.
-        requested: usize,
-        /// Proposals made (the budget).
-        proposals: usize,
-        /// `accepted / proposals`.
-        rate: f64,
-    },
-    /// An MCMC reference sampler spent its budget without passing its convergence checks.
-    #[error(
-        "MCMC sampling of {what} did not converge within its budget of {iterations} \
-         iterations in each of {chains} chains: {failed}; raise McmcSettings::max_iterations, \
-         or request fewer samples"
-    )]
-    McmcConvergence {
-        /// The distribution being sampled.
-        what: String,
-        /// The checks that failed, with their values and thresholds.
-        failed: String,
-        /// Sampling iterations per chain (the budget).
-        iterations: usize,
-        /// Number of chains.
-        chains: usize,
-        /// The largest split-R̂ over the coordinates.
-        max_rhat: f64,
-        /// The smallest bulk or tail ESS over the coordinates.
-        min_ess: f64,
-        /// The ESS required.
-        required_ess: f64,
-    },
-    /// There is no task of that name.
-    #[error("unknown task `{name}`; the tasks are: {valid}")]
-    UnknownTask {
-        /// The name asked for.
-        name: String,
-        /// The valid names, comma-separated.
-        valid: String,
-    },
     /// A prior or proposal failed.
     #[error(transparent)]
     Distribution(#[from] DistributionError),
@@ -176,17 +127,5 @@ fn spawn_hint(e: &std::io::Error) -> &'static str {
             "; expected an executable program: check its execute permission (chmod +x)"
         }
         _ => "",
-    }
-}
-
-/// Checks that every value is finite.
-pub(crate) fn check_finite(what: &'static str, values: &[f64]) -> Result<(), SimulatorError> {
-    match values.iter().position(|v| !v.is_finite()) {
-        Some(index) => Err(SimulatorError::NonFinite {
-            what,
-            index,
-            value: values[index],
-        }),
-        None => Ok(()),
     }
 }
