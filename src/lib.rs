@@ -36,7 +36,7 @@ pub mod prelude {
     };
     pub use simfer_flows::{ConditionalDensityEstimator, Maf, MafConfig, Precision};
     pub use simfer_inference::{
-        InvalidPolicy, MapOptions, Posterior, SamplingOptions, Snpe, SnpeConfig, run_snpe,
+        DirectPosterior, InvalidPolicy, MapOptions, SamplingOptions, Snpe, SnpeConfig, run_snpe,
     };
     pub use simfer_simulators::{
         ExternalSimulator, FnSimulator, SimulationOptions, Simulator, check_sbi_inputs,
