@@ -373,6 +373,13 @@ impl ConditionalDensityEstimator for Estimator {
     ) -> Result<(DVector<f64>, DMatrix<f64>), FlowError> {
         each!(self, m => m.log_prob_grad_input(input, condition))
     }
+    fn log_prob_grad_condition(
+        &self,
+        input: &DMatrix<f64>,
+        condition: &DMatrix<f64>,
+    ) -> Result<(DVector<f64>, DMatrix<f64>), FlowError> {
+        each!(self, m => m.log_prob_grad_condition(input, condition))
+    }
     fn sample(
         &self,
         n: usize,

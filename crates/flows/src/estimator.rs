@@ -119,6 +119,36 @@ pub trait ConditionalDensityEstimator: Send + Sync {
         Ok((lp, g))
     }
 
+    /// `log q(input_j | condition_j)` and its gradient with respect to the condition (a
+    /// `condition_dim × n` matrix), e.g. for the potential of a likelihood estimator,
+    /// whose condition is θ.
+    fn log_prob_grad_condition(
+        &self,
+        input: &DMatrix<f64>,
+        condition: &DMatrix<f64>,
+    ) -> Result<(DVector<f64>, DMatrix<f64>), FlowError> {
+        let n = input.ncols();
+        let c = self.condition_dim();
+        let mut ws = self.workspace();
+        let mut lp = DVector::zeros(n);
+        let mut g = DMatrix::zeros(c, n);
+        for (start, len) in eval_blocks(n) {
+            self.forward(
+                &mut ws,
+                input.columns(start, len),
+                condition.columns(start, len),
+                &mut lp.as_mut_slice()[start..start + len],
+            )?;
+            let block = &mut g.as_mut_slice()[start * c..(start + len) * c];
+            self.backward(
+                &mut ws,
+                &vec![1.0; len],
+                Gradients::default().with_condition(block),
+            )?;
+        }
+        Ok((lp, g))
+    }
+
     /// Draws `n` samples from q(· | condition) for one condition (length
     /// [`condition_dim`](Self::condition_dim)), returned as `input_dim × n`.
     fn sample(
@@ -205,6 +235,13 @@ impl ConditionalDensityEstimator for Box<dyn ConditionalDensityEstimator> {
         condition: &DMatrix<f64>,
     ) -> Result<(DVector<f64>, DMatrix<f64>), FlowError> {
         (**self).log_prob_grad_input(input, condition)
+    }
+    fn log_prob_grad_condition(
+        &self,
+        input: &DMatrix<f64>,
+        condition: &DMatrix<f64>,
+    ) -> Result<(DVector<f64>, DMatrix<f64>), FlowError> {
+        (**self).log_prob_grad_condition(input, condition)
     }
     fn sample(
         &self,

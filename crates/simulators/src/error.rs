@@ -2,7 +2,7 @@
 
 use simfer_distributions::DistributionError;
 
-/// Everything that can go wrong when simulating or using a benchmark task.
+/// Everything that can go wrong when simulating.
 ///
 /// Messages say what was expected and what was found; errors from a simulation name the
 /// index of the θ (the column of the batch) that caused them.
@@ -75,68 +75,57 @@ pub enum SimulatorError {
     /// An ODE solve failed; simulators turn this into NaN outputs.
     #[error("the ODE solver failed: {0}")]
     Ode(String),
-    /// An accept/reject sampler spent its budget.
-    #[error(
-        "rejection sampling from {what}: accepted {accepted} of {proposals} proposals \
-         (acceptance rate {rate:.3e}) before the budget of {proposals} proposals ran out, \
-         but {requested} samples were requested; the observation is probably far from \
-         anything the prior can produce (check x_o), or request fewer samples"
-    )]
-    RejectionBudget {
-        /// The distribution being sampled.
-        what: String,
-        /// Samples accepted.
-        accepted: usize,
-        /// Samples requested.
-        requested: usize,
-        /// Proposals made (the budget).
-        proposals: usize,
-        /// `accepted / proposals`.
-        rate: f64,
-    },
-    /// An MCMC reference sampler spent its budget without passing its convergence checks.
-    #[error(
-        "MCMC sampling of {what} did not converge within its budget of {iterations} \
-         iterations in each of {chains} chains: {failed}; raise McmcSettings::max_iterations, \
-         or request fewer samples"
-    )]
-    McmcConvergence {
-        /// The distribution being sampled.
-        what: String,
-        /// The checks that failed, with their values and thresholds.
-        failed: String,
-        /// Sampling iterations per chain (the budget).
-        iterations: usize,
-        /// Number of chains.
-        chains: usize,
-        /// The largest split-R̂ over the coordinates.
-        max_rhat: f64,
-        /// The smallest bulk or tail ESS over the coordinates.
-        min_ess: f64,
-        /// The ESS required.
-        required_ess: f64,
-    },
-    /// There is no task of that name.
-    #[error("unknown task `{name}`; the tasks are: {valid}")]
-    UnknownTask {
-        /// The name asked for.
-        name: String,
-        /// The valid names, comma-separated.
-        valid: String,
-    },
     /// A prior or proposal failed.
     #[error(transparent)]
     Distribution(#[from] DistributionError),
+    /// An external simulator's program could not be started (it does not exist, is not
+    /// executable, or the working directory does not exist).
+    #[error("could not start the external simulator `{command}`: {source}{}", spawn_hint(.source))]
+    ExternalSpawn {
+        /// The command line.
+        command: String,
+        /// Why the operating system refused.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An external simulator's workers failed more times in a row than its `max_restarts`
+    /// allows (without answering a single row in between).
+    #[error(
+        "the external simulator `{command}` failed {failures} times in a row, more than \
+         max_restarts = {max_restarts} allows; the last failure: {last}"
+    )]
+    ExternalFailing {
+        /// The command line.
+        command: String,
+        /// Failures in a row.
+        failures: usize,
+        /// The simulator's restart cap.
+        max_restarts: usize,
+        /// What happened the last time.
+        last: String,
+    },
+    /// An external simulator did not produce the simulation of one θ (only from
+    /// [`Simulator::simulate`](crate::Simulator::simulate); the runner lists such rows in
+    /// [`InvalidReport::failed`](crate::InvalidReport) instead).
+    #[error("the external simulator `{command}` did not simulate this θ: {reason}")]
+    ExternalSimulation {
+        /// The command line.
+        command: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
-/// Checks that every value is finite.
-pub(crate) fn check_finite(what: &'static str, values: &[f64]) -> Result<(), SimulatorError> {
-    match values.iter().position(|v| !v.is_finite()) {
-        Some(index) => Err(SimulatorError::NonFinite {
-            what,
-            index,
-            value: values[index],
-        }),
-        None => Ok(()),
+/// A hint for the commonest reasons a program does not start.
+fn spawn_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "; expected an executable program: check that it is installed and on PATH (or \
+             give its path), and that the working directory exists"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "; expected an executable program: check its execute permission (chmod +x)"
+        }
+        _ => "",
     }
 }

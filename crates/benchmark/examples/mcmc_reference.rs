@@ -7,11 +7,11 @@
 
 use std::time::Instant;
 
+use simfer_benchmark::tasks::{BernoulliGlmPosterior, SlcpDistractors, SlcpPosterior};
+use simfer_benchmark::{BenchmarkError, McmcDiagnostics, task};
 use simfer_distributions::{Prior, rng_from_seed};
-use simfer_simulators::tasks::{BernoulliGlmPosterior, SlcpDistractors, SlcpPosterior};
-use simfer_simulators::{McmcDiagnostics, SimulatorError, task};
 
-fn main() -> Result<(), SimulatorError> {
+fn main() -> Result<(), BenchmarkError> {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let seed: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);

@@ -7,8 +7,7 @@ use rand_distr::{Binomial, Distribution, StandardNormal};
 use simfer_distributions::{LogNormal, Prior};
 
 use super::Task;
-use crate::simulator::check_lengths;
-use crate::{Simulator, SimulatorError};
+use simfer_simulators::{Simulator, SimulatorError, check_lengths};
 
 /// Relative and absolute tolerance of the ODE solves.
 pub const ODE_TOLERANCE: f64 = 1e-8;

@@ -7,8 +7,9 @@ use simfer_distributions::{BoxUniform, MultivariateNormal, Prior};
 
 use super::reference::{GaussianPosterior, TruncatedGaussianMixture};
 use super::{ReferencePosterior, Task, check_observation, numbered_names};
-use crate::simulator::check_lengths;
-use crate::{Simulator, SimulatorError};
+use simfer_simulators::{Simulator, SimulatorError, check_lengths};
+
+use crate::BenchmarkError;
 
 /// Writes `θ + shift + scale·ε`, ε ~ N(0, I), into `out`.
 fn add_noise(theta: &[f64], shift: f64, scale: f64, rng: &mut dyn RngCore, out: &mut [f64]) {
@@ -22,7 +23,7 @@ fn boxed_reference(
     x_o: &[f64],
     x_dim: usize,
     build: impl FnOnce() -> Box<dyn ReferencePosterior>,
-) -> Option<Result<Box<dyn ReferencePosterior>, SimulatorError>> {
+) -> Option<Result<Box<dyn ReferencePosterior>, BenchmarkError>> {
     Some(check_observation(x_o, x_dim).map(|()| build()))
 }
 
@@ -38,10 +39,10 @@ impl LinearGaussian {
     /// The task in `dim` dimensions.
     ///
     /// # Errors
-    /// [`SimulatorError::InvalidArgument`] for `dim == 0`.
-    pub fn new(dim: usize) -> Result<Self, SimulatorError> {
+    /// [`BenchmarkError::InvalidArgument`] for `dim == 0`.
+    pub fn new(dim: usize) -> Result<Self, BenchmarkError> {
         if dim == 0 {
-            return Err(SimulatorError::InvalidArgument(
+            return Err(BenchmarkError::InvalidArgument(
                 "linear_gaussian needs a dimension of at least 1, found 0".into(),
             ));
         }
@@ -91,7 +92,7 @@ impl Task for LinearGaussian {
     fn reference_posterior(
         &self,
         x_o: &[f64],
-    ) -> Option<Result<Box<dyn ReferencePosterior>, SimulatorError>> {
+    ) -> Option<Result<Box<dyn ReferencePosterior>, BenchmarkError>> {
         boxed_reference(x_o, self.dim, || {
             Box::new(TruncatedGaussianMixture::new(
                 "the linear_gaussian posterior".into(),
@@ -144,7 +145,7 @@ impl Task for GaussianLinear {
     fn reference_posterior(
         &self,
         x_o: &[f64],
-    ) -> Option<Result<Box<dyn ReferencePosterior>, SimulatorError>> {
+    ) -> Option<Result<Box<dyn ReferencePosterior>, BenchmarkError>> {
         boxed_reference(x_o, 10, || {
             let mean = x_o.iter().map(|x| 0.5 * x).collect();
             Box::new(GaussianPosterior::new(
@@ -195,7 +196,7 @@ impl Task for GaussianLinearUniform {
     fn reference_posterior(
         &self,
         x_o: &[f64],
-    ) -> Option<Result<Box<dyn ReferencePosterior>, SimulatorError>> {
+    ) -> Option<Result<Box<dyn ReferencePosterior>, BenchmarkError>> {
         boxed_reference(x_o, 10, || {
             Box::new(TruncatedGaussianMixture::new(
                 "the gaussian_linear_uniform posterior".into(),
@@ -250,7 +251,7 @@ impl Task for GaussianMixture {
     fn reference_posterior(
         &self,
         x_o: &[f64],
-    ) -> Option<Result<Box<dyn ReferencePosterior>, SimulatorError>> {
+    ) -> Option<Result<Box<dyn ReferencePosterior>, BenchmarkError>> {
         boxed_reference(x_o, 2, || {
             Box::new(TruncatedGaussianMixture::new(
                 "the gaussian_mixture posterior".into(),

@@ -8,8 +8,9 @@ use rand_distr::{Distribution, StandardNormal};
 use simfer_distributions::{BoxUniform, Prior};
 
 use super::{ReferencePosterior, Task, check_observation, numbered_names, rejection_sample};
-use crate::simulator::check_lengths;
-use crate::{Simulator, SimulatorError};
+use simfer_simulators::{Simulator, SimulatorError, check_lengths};
+
+use crate::BenchmarkError;
 
 /// Draws the crescent point `p = (r·cos a + 0.25, r·sin a)`, a ~ U(−π/2, π/2),
 /// r ~ N(0.1, 0.01²).
@@ -66,7 +67,7 @@ impl Task for TwoMoons {
     fn reference_posterior(
         &self,
         x_o: &[f64],
-    ) -> Option<Result<Box<dyn ReferencePosterior>, SimulatorError>> {
+    ) -> Option<Result<Box<dyn ReferencePosterior>, BenchmarkError>> {
         Some(check_observation(x_o, 2).map(|()| {
             Box::new(TwoMoonsPosterior {
                 x_o: [x_o[0], x_o[1]],
@@ -92,7 +93,7 @@ impl ReferencePosterior for TwoMoonsPosterior {
         2
     }
 
-    fn sample(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, SimulatorError> {
+    fn sample(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, BenchmarkError> {
         rejection_sample("the two_moons posterior", 2, n, rng, |rng, theta| {
             let (p0, p1) = crescent_point(rng);
             let positive = rng.random::<f64>() < 0.5;

@@ -13,7 +13,9 @@ use rand::RngCore;
 use simfer_distributions::Prior;
 
 use crate::error::check_finite;
-use crate::{Simulator, SimulatorError};
+use simfer_simulators::Simulator;
+
+use crate::BenchmarkError;
 
 mod bernoulli_glm;
 mod gaussian;
@@ -48,7 +50,7 @@ pub trait Task: Send + Sync {
     fn reference_posterior(
         &self,
         x_o: &[f64],
-    ) -> Option<Result<Box<dyn ReferencePosterior>, SimulatorError>> {
+    ) -> Option<Result<Box<dyn ReferencePosterior>, BenchmarkError>> {
         let _ = x_o;
         None
     }
@@ -72,10 +74,10 @@ pub trait ReferencePosterior: Send + Sync {
     ///
     /// # Errors
     /// Samplers that reject have a budget and fail with
-    /// [`SimulatorError::RejectionBudget`] instead of looping forever; MCMC samplers have a
-    /// budget too and fail with [`SimulatorError::McmcConvergence`] when their chains do
+    /// [`BenchmarkError::RejectionBudget`] instead of looping forever; MCMC samplers have a
+    /// budget too and fail with [`BenchmarkError::McmcConvergence`] when their chains do
     /// not pass the convergence checks within it.
-    fn sample(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, SimulatorError>;
+    fn sample(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, BenchmarkError>;
     /// The posterior mean, where known in closed form.
     fn mean(&self) -> Option<DVector<f64>> {
         None
@@ -109,15 +111,15 @@ pub fn task_names() -> &'static [&'static str] {
 /// another D).
 ///
 /// # Errors
-/// [`SimulatorError::UnknownTask`], listing the valid names.
+/// [`BenchmarkError::UnknownTask`], listing the valid names.
 ///
 /// ```
-/// let task = simfer_simulators::task("two_moons")?;
+/// let task = simfer_benchmark::task("two_moons")?;
 /// assert_eq!(task.parameter_names(), ["theta_1", "theta_2"]);
-/// assert!(simfer_simulators::task("three_moons").is_err());
-/// # Ok::<(), simfer_simulators::SimulatorError>(())
+/// assert!(simfer_benchmark::task("three_moons").is_err());
+/// # Ok::<(), simfer_benchmark::BenchmarkError>(())
 /// ```
-pub fn task(name: &str) -> Result<Box<dyn Task>, SimulatorError> {
+pub fn task(name: &str) -> Result<Box<dyn Task>, BenchmarkError> {
     Ok(match name {
         "linear_gaussian" => Box::new(LinearGaussian::default()),
         "gaussian_linear" => Box::new(GaussianLinear),
@@ -131,7 +133,7 @@ pub fn task(name: &str) -> Result<Box<dyn Task>, SimulatorError> {
         "sir" => Box::new(Sir),
         "lotka_volterra" => Box::new(LotkaVolterra),
         _ => {
-            return Err(SimulatorError::UnknownTask {
+            return Err(BenchmarkError::UnknownTask {
                 name: name.to_string(),
                 valid: TASK_NAMES.join(", "),
             });
@@ -145,9 +147,9 @@ pub(crate) fn numbered_names(n: usize) -> Vec<String> {
 }
 
 /// Checks an observation's length and finiteness.
-pub(crate) fn check_observation(x_o: &[f64], x_dim: usize) -> Result<(), SimulatorError> {
+pub(crate) fn check_observation(x_o: &[f64], x_dim: usize) -> Result<(), BenchmarkError> {
     if x_o.len() != x_dim {
-        return Err(SimulatorError::DimensionMismatch {
+        return Err(BenchmarkError::DimensionMismatch {
             what: "length of the observation x_o",
             expected: x_dim,
             found: x_o.len(),
@@ -163,20 +165,20 @@ fn rejection_budget(n: usize) -> usize {
 
 /// Accept/reject sampling of `n` draws of dimension `dim`: `propose` writes a candidate into
 /// its slice and says whether to accept it. Fails with
-/// [`SimulatorError::RejectionBudget`] after `max(10⁶, 1000·n)` proposals.
+/// [`BenchmarkError::RejectionBudget`] after `max(10⁶, 1000·n)` proposals.
 pub(crate) fn rejection_sample(
     what: &str,
     dim: usize,
     n: usize,
     rng: &mut dyn RngCore,
     mut propose: impl FnMut(&mut dyn RngCore, &mut [f64]) -> bool,
-) -> Result<DMatrix<f64>, SimulatorError> {
+) -> Result<DMatrix<f64>, BenchmarkError> {
     let budget = rejection_budget(n);
     let mut out = DMatrix::zeros(dim, n);
     let (mut accepted, mut proposals) = (0, 0);
     while accepted < n {
         if proposals == budget {
-            return Err(SimulatorError::RejectionBudget {
+            return Err(BenchmarkError::RejectionBudget {
                 what: what.to_string(),
                 accepted,
                 requested: n,

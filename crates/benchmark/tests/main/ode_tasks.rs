@@ -2,9 +2,10 @@
 //! observation noise.
 
 use nalgebra::DMatrix;
+use simfer_benchmark::Task;
+use simfer_benchmark::tasks::{LotkaVolterra, Sir};
 use simfer_distributions::{Prior, rng_from_seed};
-use simfer_simulators::tasks::{LotkaVolterra, Sir};
-use simfer_simulators::{SimulationOptions, Simulator, Task, simulate_batch};
+use simfer_simulators::{SimulationOptions, Simulator, simulate_batch};
 
 use crate::common::{mean_vector, rk4};
 

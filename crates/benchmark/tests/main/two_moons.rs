@@ -3,9 +3,10 @@
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
 
 use nalgebra::DMatrix;
+use simfer_benchmark::Task;
+use simfer_benchmark::tasks::TwoMoons;
 use simfer_distributions::{BoxUniform, Prior, rng_from_seed};
-use simfer_simulators::tasks::TwoMoons;
-use simfer_simulators::{SimulationOptions, Task, simulate_batch};
+use simfer_simulators::{SimulationOptions, simulate_batch};
 
 use crate::common::{covariance, mean_vector};
 

@@ -2,9 +2,10 @@
 
 use nalgebra::{DMatrix, DVector};
 use rand::RngCore;
+use simfer_benchmark::Task;
+use simfer_benchmark::tasks::{BernoulliGlm, Slcp, SlcpDistractors};
 use simfer_distributions::{Prior, derive_rng, rng_from_seed};
-use simfer_simulators::tasks::{BernoulliGlm, Slcp, SlcpDistractors};
-use simfer_simulators::{SimulationOptions, Simulator, Task, simulate_batch};
+use simfer_simulators::{SimulationOptions, Simulator, simulate_batch};
 
 use crate::common::{covariance, mean_vector};
 

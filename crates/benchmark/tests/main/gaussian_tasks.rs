@@ -2,11 +2,13 @@
 //! and reference posteriors.
 
 use nalgebra::DMatrix;
-use simfer_distributions::{Prior, rng_from_seed};
-use simfer_simulators::tasks::{
+use simfer_benchmark::BenchmarkError;
+use simfer_benchmark::Task;
+use simfer_benchmark::tasks::{
     GaussianLinear, GaussianLinearUniform, GaussianMixture, LinearGaussian,
 };
-use simfer_simulators::{SimulationOptions, SimulatorError, Task, simulate_batch};
+use simfer_distributions::{Prior, rng_from_seed};
+use simfer_simulators::{SimulationOptions, simulate_batch};
 
 use crate::common::{assert_all_close, covariance, mean_vector, truncated_moments_by_quadrature};
 
@@ -252,7 +254,7 @@ fn rejection_samplers_fail_instead_of_hanging() {
         .unwrap();
     let err = post.sample(10, &mut rng_from_seed(0)).unwrap_err();
     match &err {
-        SimulatorError::RejectionBudget {
+        BenchmarkError::RejectionBudget {
             accepted,
             requested,
             proposals,
@@ -270,7 +272,7 @@ fn bad_observations_are_errors() {
     let task = LinearGaussian::default();
     assert!(matches!(
         task.reference_posterior(&[0.0; 2]),
-        Some(Err(SimulatorError::DimensionMismatch {
+        Some(Err(BenchmarkError::DimensionMismatch {
             expected: 3,
             found: 2,
             ..
@@ -278,7 +280,7 @@ fn bad_observations_are_errors() {
     ));
     assert!(matches!(
         GaussianMixture.reference_posterior(&[f64::NAN, 0.0]),
-        Some(Err(SimulatorError::NonFinite { index: 0, .. }))
+        Some(Err(BenchmarkError::NonFinite { index: 0, .. }))
     ));
     assert!(LinearGaussian::new(0).is_err());
     let prior = LinearGaussian::new(5).unwrap().prior();

@@ -10,8 +10,9 @@ use simfer_distributions::{BoxUniform, Prior, SeededRng};
 
 use super::{ReferencePosterior, Task, check_observation, numbered_names, parse_csv};
 use crate::mcmc::{self, McmcDiagnostics, McmcSettings, Target};
-use crate::simulator::check_lengths;
-use crate::{Simulator, SimulatorError};
+use simfer_simulators::{Simulator, SimulatorError, check_lengths};
+
+use crate::BenchmarkError;
 
 /// Writes the 8 slcp values for θ into `out[..8]`.
 fn slcp_values(theta: &[f64], rng: &mut dyn RngCore, out: &mut [f64]) {
@@ -79,7 +80,7 @@ impl Task for Slcp {
     fn reference_posterior(
         &self,
         x_o: &[f64],
-    ) -> Option<Result<Box<dyn ReferencePosterior>, SimulatorError>> {
+    ) -> Option<Result<Box<dyn ReferencePosterior>, BenchmarkError>> {
         Some(SlcpPosterior::new(x_o).map(|p| Box::new(p) as Box<dyn ReferencePosterior>))
     }
 }
@@ -146,7 +147,7 @@ impl SlcpDistractors {
     ///
     /// # Errors
     /// An `x_o` whose length is not 100, or with non-finite values.
-    pub fn slcp_data(x_o: &[f64]) -> Result<[f64; 8], SimulatorError> {
+    pub fn slcp_data(x_o: &[f64]) -> Result<[f64; 8], BenchmarkError> {
         check_observation(x_o, NOISE_DIM + 8)?;
         Ok(Self::DATA_POSITIONS.map(|p| x_o[p]))
     }
@@ -207,7 +208,7 @@ impl Task for SlcpDistractors {
     fn reference_posterior(
         &self,
         x_o: &[f64],
-    ) -> Option<Result<Box<dyn ReferencePosterior>, SimulatorError>> {
+    ) -> Option<Result<Box<dyn ReferencePosterior>, BenchmarkError>> {
         Some(
             Self::slcp_data(x_o)
                 .and_then(|data| SlcpPosterior::new(&data))
@@ -247,7 +248,7 @@ const JITTER: f64 = 1e-6;
 /// fail the check rather than go unnoticed.
 ///
 /// ```
-/// use simfer_simulators::tasks::SlcpPosterior;
+/// use simfer_benchmark::tasks::SlcpPosterior;
 /// let x_o = [0.8, -1.2, 1.1, -0.4, 0.3, -0.9, 1.4, -1.6];
 /// let posterior = SlcpPosterior::new(&x_o)?;
 /// let (samples, diagnostics) =
@@ -258,7 +259,7 @@ const JITTER: f64 = 1e-6;
 /// let theta = [0.5, -0.8, 1.2, 0.9, 0.3];
 /// let mirrored = [0.5, -0.8, -1.2, 0.9, 0.3];
 /// assert_eq!(posterior.log_density(&theta)?, posterior.log_density(&mirrored)?);
-/// # Ok::<(), simfer_simulators::SimulatorError>(())
+/// # Ok::<(), simfer_benchmark::BenchmarkError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct SlcpPosterior {
@@ -276,7 +277,7 @@ impl SlcpPosterior {
     ///
     /// # Errors
     /// An `x_o` whose length is not 8, or with non-finite values.
-    pub fn new(x_o: &[f64]) -> Result<Self, SimulatorError> {
+    pub fn new(x_o: &[f64]) -> Result<Self, BenchmarkError> {
         check_observation(x_o, 8)?;
         let mut x = [0.0; 8];
         x.copy_from_slice(x_o);
@@ -303,7 +304,7 @@ impl SlcpPosterior {
     ///
     /// # Errors
     /// Settings that fail [`McmcSettings::check`].
-    pub fn with_settings(mut self, settings: McmcSettings) -> Result<Self, SimulatorError> {
+    pub fn with_settings(mut self, settings: McmcSettings) -> Result<Self, BenchmarkError> {
         settings.check()?;
         self.settings = settings;
         Ok(self)
@@ -323,7 +324,7 @@ impl SlcpPosterior {
     ///
     /// # Errors
     /// [`SimulatorError::ThetaDimension`] unless θ has 5 values.
-    pub fn log_likelihood(&self, theta: &[f64]) -> Result<f64, SimulatorError> {
+    pub fn log_likelihood(&self, theta: &[f64]) -> Result<f64, BenchmarkError> {
         check_theta(theta)?;
         Ok(self.log_likelihood_unchecked(theta))
     }
@@ -333,7 +334,7 @@ impl SlcpPosterior {
     ///
     /// # Errors
     /// [`SimulatorError::ThetaDimension`] unless θ has 5 values.
-    pub fn log_density(&self, theta: &[f64]) -> Result<f64, SimulatorError> {
+    pub fn log_density(&self, theta: &[f64]) -> Result<f64, BenchmarkError> {
         check_theta(theta)?;
         Ok(if theta.iter().all(|t| (-BOX..=BOX).contains(t)) {
             self.log_likelihood_unchecked(theta) - 5.0 * (2.0 * BOX).ln()
@@ -345,13 +346,13 @@ impl SlcpPosterior {
     /// `n` samples (`5 × n`) and the diagnostics of the run that produced them.
     ///
     /// # Errors
-    /// [`SimulatorError::McmcConvergence`] when the chains do not pass the convergence
+    /// [`BenchmarkError::McmcConvergence`] when the chains do not pass the convergence
     /// checks within the budget.
     pub fn sample_with_diagnostics(
         &self,
         n: usize,
         rng: &mut dyn RngCore,
-    ) -> Result<(DMatrix<f64>, McmcDiagnostics), SimulatorError> {
+    ) -> Result<(DMatrix<f64>, McmcDiagnostics), BenchmarkError> {
         let names = ["theta_1", "theta_2", "|theta_3|", "|theta_4|", "theta_5"].map(String::from);
         let (mut samples, diagnostics) = mcmc::run(
             &Folded(self),
@@ -374,12 +375,13 @@ impl SlcpPosterior {
     }
 }
 
-fn check_theta(theta: &[f64]) -> Result<(), SimulatorError> {
+fn check_theta(theta: &[f64]) -> Result<(), BenchmarkError> {
     if theta.len() != 5 {
         return Err(SimulatorError::ThetaDimension {
             expected: 5,
             found: theta.len(),
-        });
+        }
+        .into());
     }
     Ok(())
 }
@@ -388,7 +390,7 @@ impl ReferencePosterior for SlcpPosterior {
     fn dim(&self) -> usize {
         5
     }
-    fn sample(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, SimulatorError> {
+    fn sample(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, BenchmarkError> {
         if n == 0 {
             return Ok(DMatrix::zeros(5, 0));
         }

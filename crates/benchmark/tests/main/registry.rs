@@ -1,10 +1,10 @@
 //! The task registry and what every task provides.
 
 use rand::RngCore;
+use simfer_benchmark::BenchmarkError;
+use simfer_benchmark::{task, task_names};
 use simfer_distributions::{Prior, derive_rng, rng_from_seed};
-use simfer_simulators::{
-    SimulationOptions, SimulatorError, check_sbi_inputs, simulate_for_sbi, task, task_names,
-};
+use simfer_simulators::{SimulationOptions, SimulatorError, check_sbi_inputs, simulate_for_sbi};
 
 #[test]
 fn all_eleven_tasks_exist_and_fit_together() {
@@ -60,7 +60,7 @@ fn all_eleven_tasks_exist_and_fit_together() {
 #[test]
 fn an_unknown_task_lists_the_valid_names() {
     let err = task("three_moons").err().unwrap();
-    assert!(matches!(err, SimulatorError::UnknownTask { .. }));
+    assert!(matches!(err, BenchmarkError::UnknownTask { .. }));
     let msg = err.to_string();
     assert!(
         msg.contains("three_moons") && msg.contains("two_moons, slcp"),

@@ -8,11 +8,13 @@ use nalgebra::{DMatrix, DVector, Matrix2, Vector2};
 use rand::{Rng, RngCore};
 use rand_distr::{ChiSquared, Distribution, StandardNormal};
 use rayon::prelude::*;
-use simfer_distributions::{SeededRng, derive_rng, rng_from_seed};
-use simfer_simulators::tasks::{
+use simfer_benchmark::BenchmarkError;
+use simfer_benchmark::tasks::{
     BernoulliGlm, BernoulliGlmPosterior, Slcp, SlcpDistractors, SlcpPosterior,
 };
-use simfer_simulators::{McmcSettings, ReferencePosterior, Simulator, SimulatorError, task};
+use simfer_benchmark::{McmcSettings, ReferencePosterior, task};
+use simfer_distributions::{SeededRng, derive_rng, rng_from_seed};
+use simfer_simulators::Simulator;
 
 use crate::common::{covariance, mean_vector};
 use crate::glm_and_slcp::{design_matrix, prior_precision};
@@ -292,7 +294,7 @@ fn bernoulli_glm_raw_gives_the_same_samples_as_bernoulli_glm() {
     assert!(err.to_string().contains("y[7] = 0.5"), "{err}");
     assert!(matches!(
         BernoulliGlmPosterior::from_responses(&s),
-        Err(SimulatorError::DimensionMismatch {
+        Err(BenchmarkError::DimensionMismatch {
             expected: 100,
             found: 10,
             ..
@@ -309,7 +311,7 @@ fn bernoulli_glm_raw_gives_the_same_samples_as_bernoulli_glm() {
     nan[2] = f64::NAN;
     assert!(matches!(
         BernoulliGlmPosterior::new(&nan),
-        Err(SimulatorError::NonFinite { index: 2, .. })
+        Err(BenchmarkError::NonFinite { index: 2, .. })
     ));
 }
 
@@ -521,7 +523,7 @@ fn slcp_distractors_reference_is_the_slcp_reference_of_the_embedded_data() {
     assert_eq!(a, b);
     assert!(matches!(
         SlcpDistractors::slcp_data(&data),
-        Err(SimulatorError::DimensionMismatch {
+        Err(BenchmarkError::DimensionMismatch {
             expected: 100,
             found: 8,
             ..
@@ -553,7 +555,7 @@ fn a_budget_too_small_is_a_convergence_error_naming_the_check() {
         .unwrap_err();
     let msg = err.to_string();
     match err {
-        SimulatorError::McmcConvergence {
+        BenchmarkError::McmcConvergence {
             iterations,
             chains,
             min_ess,
@@ -587,7 +589,7 @@ fn a_budget_too_small_is_a_convergence_error_naming_the_check() {
     let bad = McmcSettings::default().with_chains(1);
     assert!(matches!(
         SlcpPosterior::new(&x_o).unwrap().with_settings(bad),
-        Err(SimulatorError::InvalidArgument(_))
+        Err(BenchmarkError::InvalidArgument(_))
     ));
     assert!(McmcSettings::default().with_max_rhat(1.0).check().is_err());
 }

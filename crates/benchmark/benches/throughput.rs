@@ -6,8 +6,9 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use simfer_benchmark::task;
 use simfer_distributions::{Prior, rng_from_seed};
-use simfer_simulators::{SimulationOptions, simulate_batch, task};
+use simfer_simulators::{SimulationOptions, simulate_batch};
 
 fn throughput(c: &mut Criterion) {
     let opts = SimulationOptions::with_seed(0).with_progress(false);

@@ -9,8 +9,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use simfer_benchmark::task;
 use simfer_distributions::{Prior, rng_from_seed};
-use simfer_simulators::task;
 
 fn reference_mcmc(c: &mut Criterion) {
     let n = 10_000;

@@ -6,7 +6,7 @@ use rand_distr::{Distribution, StandardNormal};
 use simfer_distributions::{MultivariateNormal, Prior};
 
 use super::{ReferencePosterior, rejection_sample};
-use crate::SimulatorError;
+use crate::BenchmarkError;
 use crate::special::truncated_normal_moments;
 
 /// An untruncated Gaussian posterior (gaussian_linear).
@@ -26,7 +26,7 @@ impl ReferencePosterior for GaussianPosterior {
     fn dim(&self) -> usize {
         Prior::dim(&self.dist)
     }
-    fn sample(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, SimulatorError> {
+    fn sample(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, BenchmarkError> {
         Ok(Prior::sample_batch(&self.dist, n, rng))
     }
     fn mean(&self) -> Option<DVector<f64>> {
@@ -116,7 +116,7 @@ impl ReferencePosterior for TruncatedGaussianMixture {
         self.low.len()
     }
 
-    fn sample(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, SimulatorError> {
+    fn sample(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, BenchmarkError> {
         rejection_sample(&self.what, self.dim(), n, rng, |rng, theta| {
             let mut k = 0;
             if self.weights.len() > 1 {

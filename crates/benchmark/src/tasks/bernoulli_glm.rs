@@ -10,8 +10,9 @@ use simfer_distributions::{MultivariateNormal, Prior, SeededRng};
 
 use super::{ReferencePosterior, Task, check_observation, parse_csv};
 use crate::mcmc::{self, McmcDiagnostics, McmcSettings, Target};
-use crate::simulator::check_lengths;
-use crate::{Simulator, SimulatorError};
+use simfer_simulators::{Simulator, SimulatorError, check_lengths};
+
+use crate::BenchmarkError;
 
 const T: usize = 100;
 const P: usize = 10;
@@ -160,7 +161,7 @@ impl Task for BernoulliGlm {
     fn reference_posterior(
         &self,
         x_o: &[f64],
-    ) -> Option<Result<Box<dyn ReferencePosterior>, SimulatorError>> {
+    ) -> Option<Result<Box<dyn ReferencePosterior>, BenchmarkError>> {
         let posterior = if self.raw {
             BernoulliGlmPosterior::from_responses(x_o)
         } else {
@@ -219,8 +220,9 @@ fn arrays() -> &'static GlmArrays {
 /// over-dispersed starting points (the mode plus twice a Laplace draw's deviation).
 ///
 /// ```
-/// use simfer_simulators::tasks::{BernoulliGlm, BernoulliGlmPosterior};
-/// use simfer_simulators::{Simulator, McmcSettings};
+/// use simfer_benchmark::tasks::{BernoulliGlm, BernoulliGlmPosterior};
+/// use simfer_simulators::Simulator;
+/// use simfer_benchmark::McmcSettings;
 /// let mut y = [0.0; 100];
 /// let theta = [0.5, 0.8, -0.3, 0.2, 0.1, -0.4, 0.3, 0.0, -0.1, 0.25];
 /// BernoulliGlm::raw().simulate(&theta, &mut simfer_distributions::rng_from_seed(3), &mut y)?;
@@ -229,7 +231,7 @@ fn arrays() -> &'static GlmArrays {
 ///     posterior.sample_with_diagnostics(100, &mut simfer_distributions::rng_from_seed(1))?;
 /// assert_eq!(samples.shape(), (10, 100));
 /// assert!(diagnostics.max_rhat() <= 1.01);
-/// # Ok::<(), simfer_simulators::SimulatorError>(())
+/// # Ok::<(), simfer_benchmark::BenchmarkError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct BernoulliGlmPosterior {
@@ -246,9 +248,9 @@ impl BernoulliGlmPosterior {
     ///
     /// # Errors
     /// An `x_o` whose length is not 10, or with non-finite values;
-    /// [`SimulatorError::InvalidArgument`] if Newton's method finds no mode (only for
+    /// [`BenchmarkError::InvalidArgument`] if Newton's method finds no mode (only for
     /// statistics far beyond anything 100 binary responses give).
-    pub fn new(x_o: &[f64]) -> Result<Self, SimulatorError> {
+    pub fn new(x_o: &[f64]) -> Result<Self, BenchmarkError> {
         check_observation(x_o, P)?;
         let mut statistics = [0.0; P];
         statistics.copy_from_slice(x_o);
@@ -266,10 +268,10 @@ impl BernoulliGlmPosterior {
     ///
     /// # Errors
     /// A `y` whose length is not 100, or with a value other than 0 and 1.
-    pub fn from_responses(y: &[f64]) -> Result<Self, SimulatorError> {
+    pub fn from_responses(y: &[f64]) -> Result<Self, BenchmarkError> {
         check_observation(y, T)?;
         if let Some(t) = y.iter().position(|&v| v != 0.0 && v != 1.0) {
-            return Err(SimulatorError::InvalidArgument(format!(
+            return Err(BenchmarkError::InvalidArgument(format!(
                 "bernoulli_glm_raw observations are binary, but y[{t}] = {}",
                 y[t]
             )));
@@ -286,7 +288,7 @@ impl BernoulliGlmPosterior {
     ///
     /// # Errors
     /// Settings that fail [`McmcSettings::check`].
-    pub fn with_settings(mut self, settings: McmcSettings) -> Result<Self, SimulatorError> {
+    pub fn with_settings(mut self, settings: McmcSettings) -> Result<Self, BenchmarkError> {
         settings.check()?;
         self.settings = settings;
         Ok(self)
@@ -320,12 +322,13 @@ impl BernoulliGlmPosterior {
     ///
     /// # Errors
     /// [`SimulatorError::ThetaDimension`] unless θ has 10 values.
-    pub fn log_density(&self, theta: &[f64]) -> Result<f64, SimulatorError> {
+    pub fn log_density(&self, theta: &[f64]) -> Result<f64, BenchmarkError> {
         if theta.len() != P {
             return Err(SimulatorError::ThetaDimension {
                 expected: P,
                 found: theta.len(),
-            });
+            }
+            .into());
         }
         Ok(log_posterior(&self.statistics, theta))
     }
@@ -333,13 +336,13 @@ impl BernoulliGlmPosterior {
     /// `n` samples (`10 × n`) and the diagnostics of the run that produced them.
     ///
     /// # Errors
-    /// [`SimulatorError::McmcConvergence`] when the chains do not pass the convergence
+    /// [`BenchmarkError::McmcConvergence`] when the chains do not pass the convergence
     /// checks within the budget.
     pub fn sample_with_diagnostics(
         &self,
         n: usize,
         rng: &mut dyn RngCore,
-    ) -> Result<(DMatrix<f64>, McmcDiagnostics), SimulatorError> {
+    ) -> Result<(DMatrix<f64>, McmcDiagnostics), BenchmarkError> {
         mcmc::run(
             self,
             "the bernoulli_glm posterior",
@@ -355,7 +358,7 @@ impl ReferencePosterior for BernoulliGlmPosterior {
     fn dim(&self) -> usize {
         P
     }
-    fn sample(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, SimulatorError> {
+    fn sample(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, BenchmarkError> {
         if n == 0 {
             return Ok(DMatrix::zeros(P, 0));
         }
@@ -414,7 +417,7 @@ fn log_posterior(statistics: &[f64; P], theta: &[f64]) -> f64 {
 
 /// The mode of the log posterior and the negative Hessian there, by Newton's method with
 /// backtracking (the log posterior is strictly concave, so this converges from θ = 0).
-fn newton_mode(statistics: &[f64; P]) -> Result<(DVector<f64>, DMatrix<f64>), SimulatorError> {
+fn newton_mode(statistics: &[f64; P]) -> Result<(DVector<f64>, DMatrix<f64>), BenchmarkError> {
     let x = BernoulliGlm::design_matrix();
     let b = BernoulliGlm::prior_precision();
     let s = DVector::from_column_slice(statistics);
@@ -457,7 +460,7 @@ fn newton_mode(statistics: &[f64; P]) -> Result<(DVector<f64>, DMatrix<f64>), Si
         theta += &step * t;
         value = log_posterior(statistics, theta.as_slice());
     }
-    Err(SimulatorError::InvalidArgument(format!(
+    Err(BenchmarkError::InvalidArgument(format!(
         "Newton's method found no mode of the bernoulli_glm posterior for x_o = \
          {statistics:?}; the statistics Xᵀy of 100 binary responses are far smaller"
     )))

@@ -47,7 +47,7 @@
 //! Stan). It stops when R̂ ≤ [`McmcSettings::max_rhat`] (1.01) and the smaller ESS is at
 //! least `E = max(n, min_ess)`; otherwise it extends all chains (extrapolating the length
 //! the ESS needs) up to [`McmcSettings::max_iterations`] per chain. When the budget is
-//! spent it fails with [`SimulatorError::McmcConvergence`], naming the failed checks and
+//! spent it fails with [`BenchmarkError::McmcConvergence`], naming the failed checks and
 //! their values: it never returns samples that did not pass.
 //!
 //! **Seeds and threads.** One `u64` drawn from the caller's `rng` seeds the chains (chain
@@ -61,7 +61,7 @@ use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 use simfer_distributions::{SeededRng, derive_rng};
 
-use crate::SimulatorError;
+use crate::BenchmarkError;
 
 /// The acceptance rate the warm-up tunes the proposal scale towards.
 const TARGET_ACCEPTANCE: f64 = 0.234;
@@ -72,7 +72,7 @@ const WINDOWS: [f64; 4] = [0.15, 0.15, 0.3, 0.4];
 /// the convergence checks.
 ///
 /// ```
-/// use simfer_simulators::McmcSettings;
+/// use simfer_benchmark::McmcSettings;
 /// let settings = McmcSettings::default().with_chains(4).with_max_iterations(50_000);
 /// assert!(settings.check().is_ok());
 /// assert!(McmcSettings::default().with_chains(1).check().is_err());
@@ -140,9 +140,9 @@ impl McmcSettings {
     /// Checks that the settings make sense.
     ///
     /// # Errors
-    /// [`SimulatorError::InvalidArgument`] for fewer than 2 chains, a warm-up below 100, a
+    /// [`BenchmarkError::InvalidArgument`] for fewer than 2 chains, a warm-up below 100, a
     /// budget of 0, an R̂ threshold that is not a number above 1, or a minimum ESS below 100.
-    pub fn check(&self) -> Result<(), SimulatorError> {
+    pub fn check(&self) -> Result<(), BenchmarkError> {
         let problem = if self.chains < 2 {
             Some(format!(
                 "MCMC needs at least 2 chains to check convergence, found {}",
@@ -169,7 +169,7 @@ impl McmcSettings {
             None
         };
         match problem {
-            Some(p) => Err(SimulatorError::InvalidArgument(p)),
+            Some(p) => Err(BenchmarkError::InvalidArgument(p)),
             None => Ok(()),
         }
     }
@@ -443,7 +443,7 @@ pub(crate) fn run<T: Target>(
     settings: &McmcSettings,
     n: usize,
     rng: &mut dyn RngCore,
-) -> Result<(DMatrix<f64>, McmcDiagnostics), SimulatorError> {
+) -> Result<(DMatrix<f64>, McmcDiagnostics), BenchmarkError> {
     settings.check()?;
     let d = target.dim();
     debug_assert_eq!(names.len(), d);
@@ -475,7 +475,7 @@ pub(crate) fn run<T: Target>(
         })
         .collect();
     if let Some(c) = chains.iter().position(|c| !c.logp.is_finite()) {
-        return Err(SimulatorError::InvalidArgument(format!(
+        return Err(BenchmarkError::InvalidArgument(format!(
             "MCMC for {what}: chain {c} found no starting point with a finite log density"
         )));
     }
@@ -528,7 +528,7 @@ pub(crate) fn run<T: Target>(
             return Ok((select(&chains, n, rng), diagnostics));
         };
         if done >= budget {
-            return Err(SimulatorError::McmcConvergence {
+            return Err(BenchmarkError::McmcConvergence {
                 what: what.to_string(),
                 failed,
                 iterations: done,
@@ -1151,6 +1151,6 @@ mod tests {
         .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("split-R̂ of a"), "{msg}");
-        assert!(matches!(err, SimulatorError::McmcConvergence { max_rhat, .. } if max_rhat > 1.5));
+        assert!(matches!(err, BenchmarkError::McmcConvergence { max_rhat, .. } if max_rhat > 1.5));
     }
 }

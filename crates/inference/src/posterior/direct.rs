@@ -31,7 +31,7 @@ pub struct SamplingOptions {
     /// Budget: stop with an error after this many seconds (`None`: no time limit).
     pub max_seconds: Option<f64>,
     /// Accepted samples used to estimate the acceptance rate that normalizes
-    /// [`Posterior::log_prob`] (10,000, spec §5.2).
+    /// [`DirectPosterior::log_prob`] (10,000, spec §5.2).
     pub acceptance_samples: usize,
     /// Show a progress bar while sampling (only when stderr is a terminal).
     #[serde(default)]
@@ -105,7 +105,7 @@ impl RejectionStats {
 /// (with a budget, so it never hangs); [`log_prob`](Self::log_prob) is the density of that
 /// truncated distribution, normalized by the estimated acceptance rate, which is cached per
 /// x. With a default x the posterior is a [`Proposal`] for the next round.
-pub struct Posterior<E: ConditionalDensityEstimator = Estimator> {
+pub struct DirectPosterior<E: ConditionalDensityEstimator = Estimator> {
     pub(crate) estimator: E,
     pub(crate) prior: Arc<dyn Prior>,
     pub(crate) default_x: Option<DVector<f64>>,
@@ -115,7 +115,7 @@ pub struct Posterior<E: ConditionalDensityEstimator = Estimator> {
     acceptance: Mutex<HashMap<Vec<u64>, f64>>,
 }
 
-impl<E: ConditionalDensityEstimator + Clone> Clone for Posterior<E> {
+impl<E: ConditionalDensityEstimator + Clone> Clone for DirectPosterior<E> {
     fn clone(&self) -> Self {
         let cache = self
             .acceptance
@@ -134,7 +134,7 @@ impl<E: ConditionalDensityEstimator + Clone> Clone for Posterior<E> {
     }
 }
 
-impl<E: ConditionalDensityEstimator> std::fmt::Debug for Posterior<E> {
+impl<E: ConditionalDensityEstimator> std::fmt::Debug for DirectPosterior<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Posterior")
             .field("theta_dim", &self.estimator.input_dim())
@@ -149,7 +149,7 @@ impl<E: ConditionalDensityEstimator> std::fmt::Debug for Posterior<E> {
     }
 }
 
-impl<E: ConditionalDensityEstimator> Posterior<E> {
+impl<E: ConditionalDensityEstimator> DirectPosterior<E> {
     /// A posterior from a trained estimator and the prior it was trained for. `seed` drives
     /// the acceptance-rate estimates behind [`log_prob`](Self::log_prob), so they are
     /// reproducible.
@@ -235,17 +235,7 @@ impl<E: ConditionalDensityEstimator> Posterior<E> {
     }
 
     fn check_x(&self, x: &[f64]) -> Result<(), InferenceError> {
-        if x.len() != self.x_dim() {
-            return Err(InferenceError::DimensionMismatch {
-                what: "length of the observation x".into(),
-                expected: self.x_dim(),
-                found: x.len(),
-            });
-        }
-        if let Some((index, &value)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(InferenceError::NonFiniteObservation { index, value });
-        }
-        Ok(())
+        super::check_x(self.x_dim(), x)
     }
 
     /// The observation to use: `x` if given (checked), else the default.
@@ -498,9 +488,9 @@ impl<E: ConditionalDensityEstimator> Posterior<E> {
     }
 }
 
-impl<E: ConditionalDensityEstimator> Proposal for Posterior<E> {
+impl<E: ConditionalDensityEstimator> Proposal for DirectPosterior<E> {
     fn theta_dim(&self) -> usize {
-        Posterior::theta_dim(self)
+        DirectPosterior::theta_dim(self)
     }
 
     fn propose(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, DistributionError> {
@@ -519,6 +509,52 @@ fn projected_draws(drawn: u64, accepted: u64, remaining: usize) -> f64 {
     let drawn = drawn.max(1) as f64;
     let optimistic_rate = ((k + 2.0 * k.sqrt() + 3.0) / drawn).min(1.0);
     drawn + remaining as f64 / optimistic_rate
+}
+
+impl<E: ConditionalDensityEstimator + Clone + 'static> super::Posterior for DirectPosterior<E> {
+    fn kind(&self) -> super::PosteriorKind {
+        super::PosteriorKind::Direct
+    }
+    fn theta_dim(&self) -> usize {
+        DirectPosterior::theta_dim(self)
+    }
+    fn x_dim(&self) -> usize {
+        DirectPosterior::x_dim(self)
+    }
+    fn prior(&self) -> &Arc<dyn Prior> {
+        DirectPosterior::prior(self)
+    }
+    fn default_x(&self) -> Option<&[f64]> {
+        DirectPosterior::default_x(self)
+    }
+    fn set_default_x(&mut self, x: &[f64]) -> Result<(), InferenceError> {
+        DirectPosterior::set_default_x(self, x).map(|_| ())
+    }
+    fn sample(
+        &self,
+        n: usize,
+        x: Option<&[f64]>,
+        rng: &mut dyn RngCore,
+    ) -> Result<DMatrix<f64>, InferenceError> {
+        DirectPosterior::sample(self, n, x, rng)
+    }
+    fn log_prob(
+        &self,
+        theta: &DMatrix<f64>,
+        x: Option<&[f64]>,
+    ) -> Result<DVector<f64>, InferenceError> {
+        DirectPosterior::log_prob(self, theta, x)
+    }
+    fn map(
+        &self,
+        x: Option<&[f64]>,
+        options: &crate::MapOptions,
+    ) -> Result<crate::MapEstimate, InferenceError> {
+        DirectPosterior::map(self, x, options)
+    }
+    fn clone_boxed(&self) -> Box<dyn super::Posterior> {
+        Box::new(self.clone())
+    }
 }
 
 #[cfg(test)]
