@@ -5,6 +5,7 @@
 use nalgebra::{DMatrix, DVector};
 use rand::Rng;
 use simfer_flows::mdn::{EPSILON, Mixture, OutputLayout};
+use simfer_flows::testing::Conformance;
 use simfer_flows::{
     ConditionalDensityEstimator, Estimator, EstimatorConfig, EstimatorKind, FlowError, Gradients,
     Mdn, MdnConfig, Precision,
@@ -130,6 +131,15 @@ fn direct_log_prob(m: &Mdn, theta: &[f64], x: &[f64]) -> (f64, f64) {
     }
     let jac: f64 = -ts.std.iter().map(|s| s.ln()).sum::<f64>();
     (logsumexp(&quirk) + jac, logsumexp(&exact) + jac)
+}
+
+#[test]
+fn the_default_mdn_conforms() {
+    let report = Conformance::for_config(EstimatorConfig::Mdn(MdnConfig::default())).run();
+    println!("{report}");
+    report.assert_passed();
+    assert_eq!(report.kind, "mdn");
+    assert!(report.checks.len() >= 25, "{report}");
 }
 
 #[test]
@@ -286,6 +296,22 @@ fn gradients_match_central_differences() {
                 gc[i],
                 &format!("D={d} condition {i}"),
             );
+        }
+        if c > 0 {
+            let (_, gcx) = m.log_prob_grad_condition(&theta, &x).unwrap();
+            let mut ws = m.workspace();
+            m.forward(&mut ws, theta.as_view(), x.as_view(), &mut lp)
+                .unwrap();
+            let mut gc1 = vec![0.0; c * n];
+            m.backward(
+                &mut ws,
+                &vec![1.0; n],
+                Gradients::default().with_condition(&mut gc1),
+            )
+            .unwrap();
+            for (a, b) in gcx.iter().zip(&gc1) {
+                assert!((a - b).abs() < 1e-12 * (1.0 + a.abs()));
+            }
         }
         // log_prob_grad_input: the same input gradient with unit weights.
         let (_, g) = m.log_prob_grad_input(&theta, &x).unwrap();

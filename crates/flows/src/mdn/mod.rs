@@ -57,7 +57,7 @@ use simfer_nn::{Activation, Gradients, Mlp, Precision, Workspace};
 
 use crate::error::FlowError;
 use crate::estimator::{ConditionalDensityEstimator, check_batch, check_condition};
-use crate::passes::{log_prob_f64, log_prob_grad_input_f64};
+use crate::passes::{log_prob_f64, log_prob_grad_condition_f64, log_prob_grad_input_f64};
 use crate::standardize::{Standardization, statistics};
 
 #[cfg(feature = "serde")]
@@ -713,6 +713,21 @@ impl ConditionalDensityEstimator for Mdn {
             &condition.as_view(),
         )?;
         log_prob_grad_input_f64(self, input, condition)
+    }
+
+    /// Evaluated in `f64`, whatever [`MdnConfig::precision`] says.
+    fn log_prob_grad_condition(
+        &self,
+        input: &DMatrix<f64>,
+        condition: &DMatrix<f64>,
+    ) -> Result<(DVector<f64>, DMatrix<f64>), FlowError> {
+        check_batch(
+            self.net.data.input_dim,
+            self.net.data.condition_dim,
+            &input.as_view(),
+            &condition.as_view(),
+        )?;
+        log_prob_grad_condition_f64(self, input, condition)
     }
 
     /// Exact sampling from the mixture at `condition` ([`Mixture::sample`]: all `n`
