@@ -886,3 +886,58 @@ fn bad_inputs_are_clear_errors() {
         Err(FlowError::DimensionMismatch { .. })
     ));
 }
+
+/// A small fit: θ | x is an equal mixture of N(x, 0.1²) and N(−x, 0.1²), which a mixture
+/// density network represents exactly. After maximum-likelihood training with Adam, the
+/// mixture at x = 1 puts about half its weight near each of ±1, with spreads near 0.1.
+#[test]
+fn a_small_fit_learns_a_bimodal_conditional() {
+    let n = 2000;
+    let mut r = rng(3);
+    let x = DMatrix::from_fn(1, n, |_, _| r.random_range(0.5..1.5));
+    let theta = DMatrix::from_fn(1, n, |_, j| {
+        let sign = if r.random_bool(0.5) { 1.0 } else { -1.0 };
+        let e: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut r);
+        sign * x[(0, j)] + 0.1 * e
+    });
+    let cfg = MdnConfig {
+        hidden_features: 20,
+        num_components: 2,
+        ..MdnConfig::default()
+    };
+    let mut m = Mdn::new(&cfg, &theta, &x, 1).unwrap();
+    let mut adam = simfer_flows::Adam::new(m.num_params(), 5e-3);
+    let mut ws = m.workspace();
+    let (b, mut lp) = (200, vec![0.0; 200]);
+    let w = vec![-1.0 / b as f64; b];
+    let mut grad = vec![0.0; m.num_params()];
+    for step in 0..1500 {
+        let start = (step * b) % n;
+        let (t, c) = (theta.columns(start, b), x.columns(start, b));
+        m.forward(&mut ws, t, c, &mut lp).unwrap();
+        grad.fill(0.0);
+        m.backward(&mut ws, &w, Gradients::params(&mut grad))
+            .unwrap();
+        simfer_flows::clip_grad_norm(&mut grad, 5.0);
+        simfer_flows::Optimizer::step(&mut adam, m.params_mut(), &grad);
+    }
+    let ts = m.input_standardization().clone();
+    let mix = m
+        .mixture(&[1.0])
+        .unwrap()
+        .affine(&ts.std, &ts.mean)
+        .unwrap();
+    let mut comps: Vec<(f64, f64, f64)> = (0..2)
+        .map(|k| {
+            let sd = mix.sample_covariance_of(k)[(0, 0)].sqrt();
+            (mix.means()[k][0], mix.weights()[k], sd)
+        })
+        .collect();
+    comps.sort_by(|a, b| a.0.total_cmp(&b.0));
+    eprintln!("(mean, weight, sd) at x = 1: {comps:?}");
+    for ((mean, weight, sd), target) in comps.iter().zip([-1.0, 1.0]) {
+        assert!((mean - target).abs() < 0.05, "{comps:?}");
+        assert!((weight - 0.5).abs() < 0.05, "{comps:?}");
+        assert!((sd - 0.1).abs() < 0.02, "{comps:?}");
+    }
+}
