@@ -149,6 +149,10 @@ fn parameter_count_is_the_references() {
     assert_eq!(m.num_params(), 5_760);
     assert_eq!(m.kind(), "mdn");
     assert_eq!(m.output_layout().len(), 60);
+    // D = C = 10: 36 760, as the reference's `build_mdn` counts (checked with sbi 0.27).
+    let (theta, x) = data(10, 10, 50, 1);
+    let m = Mdn::new(&MdnConfig::default(), &theta, &x, 0).unwrap();
+    assert_eq!(m.num_params(), 36_760);
     // General: hidden C·H + H, (L − 1)(H² + H), output H·R + R.
     let cfg = MdnConfig {
         hidden_features: 7,

@@ -1,0 +1,82 @@
+"""Times one maximum-likelihood training step of the reference library's mixture density
+network, for comparison with `cargo bench -p simfer-flows --bench mdn -- mdn_train_step`.
+
+The step is what sbi's trainer does per batch in round 0 (`npe_base.py`, `_loss` then the
+optimizer): loss = mean(-log q(theta | x)) of the MDN of `build_mdn` with its defaults
+(2 hidden layers of 50, 10 components, z-scoring of theta and x), `zero_grad`,
+`backward`, `clip_grad_norm_(..., 5.0)`, `Adam(lr=5e-4).step()`.
+
+Data as in the Rust benchmark: x ~ U(-1, 1)^C, theta_i = x_(i mod C) + 0.3 U(-1, 1);
+D = C = 2 and D = C = 10, batches of 200 and 2000 rows, float32, 1 and 2 torch threads.
+Each configuration reports the median over many timed steps after a warm-up.
+
+    /path/to/venv/bin/python benches/reference/mdn_step.py [--reps N] [--json out.json]
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+from sbi import __version__ as sbi_version
+from sbi.neural_nets.net_builders import build_mdn
+
+
+def data(d, c, n, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, c, generator=g) * 2 - 1
+    idx = torch.arange(d) % c
+    theta = x[:, idx] + 0.3 * (torch.rand(n, d, generator=g) * 2 - 1)
+    return theta.float(), x.float()
+
+
+def time_steps(d, c, batch, threads, reps, warmup):
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    theta, x = data(d, c, batch, 1)
+    net = build_mdn(batch_x=theta, batch_y=x)
+    opt = torch.optim.Adam(net.parameters(), lr=5e-4)
+
+    def step():
+        opt.zero_grad()
+        loss = net.loss(theta, x).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm=5.0)
+        opt.step()
+        return loss
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    n_params = sum(p.numel() for p in net.parameters())
+    return statistics.median(times), n_params
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=1000, help="timed steps per configuration")
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--json", help="write the medians (seconds) to this file")
+    args = ap.parse_args()
+    print(f"sbi {sbi_version}, torch {torch.__version__}")
+    results = {}
+    for d, c in [(2, 2), (10, 10)]:
+        for batch in [200, 2000]:
+            for threads in [1, 2]:
+                reps = args.reps if batch == 200 else max(args.reps // 4, 50)
+                med, n_params = time_steps(d, c, batch, threads, reps, args.warmup)
+                key = f"D{d}_C{c}_b{batch}/{threads}thr"
+                results[key] = med
+                print(f"{key:24s} median {med * 1e6:10.1f} us over {reps} steps ({n_params} parameters)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+//! Criterion benchmarks of the mixture density network's training step.
+//!
+//! `cargo bench -p simfer-flows --bench mdn` runs everything. `train_step` is one
+//! maximum-likelihood step as the trainer takes it: forward (log q), backward with
+//! weights −1/n (the gradient of the loss −mean log q), global-norm clipping at 5 and an
+//! Adam step, for the default MDN (2 hidden layers of 50, 10 components) at D = C = 2 and
+//! D = C = 10, batches of 200 and 2000 columns, both precisions of the training passes,
+//! on 1 and 2 rayon threads. `benches/reference/mdn_step.py` times the same step of the
+//! reference library's MDN.
+//!
+//! `raw_outputs_step` is what the non-atomic loss adds around its own arithmetic: the raw
+//! outputs of a batch, then the backward pass of a gradient with respect to them (which
+//! runs the network forward again).
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use nalgebra::DMatrix;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use simfer_flows::{
+    Adam, ConditionalDensityEstimator, Gradients, Mdn, MdnConfig, Precision, Workspace,
+    clip_grad_norm,
+};
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool")
+}
+
+/// x ~ U(−1, 1)^C, θ_i = x_(i mod C) + 0.3·U(−1, 1) (as the MAF's benchmark).
+fn data(d: usize, c: usize, n: usize, seed: u64) -> (DMatrix<f64>, DMatrix<f64>) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let x = DMatrix::from_fn(c, n, |_, _| rng.random_range(-1.0..1.0));
+    let theta = DMatrix::from_fn(d, n, |i, j| {
+        x[(i % c, j)] + 0.3 * rng.random_range(-1.0..1.0)
+    });
+    (theta, x)
+}
+
+/// Multiply-adds ×2 of the network's products in one forward and backward pass (with
+/// parameter gradients), per column.
+fn step_flops_per_column(d: usize, c: usize, cfg: &MdnConfig) -> f64 {
+    let h = cfg.hidden_features as f64;
+    let k = cfg.num_components as f64;
+    let r = k * (1.0 + 2.0 * d as f64 + (d * (d - 1) / 2) as f64);
+    let l = cfg.num_hidden_layers as f64;
+    let fwd = c as f64 * h + (l - 1.0) * h * h + h * r;
+    let bwd_input = (l - 1.0) * h * h + h * r;
+    2.0 * (2.0 * fwd + bwd_input)
+}
+
+/// One training step's state: an MDN, its workspace, Adam and the buffers.
+struct Step {
+    mdn: Mdn,
+    ws: Workspace,
+    adam: Adam,
+    grad: Vec<f64>,
+    lp: Vec<f64>,
+    w: Vec<f64>,
+}
+
+impl Step {
+    fn new(theta: &DMatrix<f64>, x: &DMatrix<f64>, precision: Precision) -> Step {
+        let cfg = MdnConfig {
+            precision,
+            ..MdnConfig::default()
+        };
+        let mdn = Mdn::new(&cfg, theta, x, 3).expect("mdn");
+        let batch = theta.ncols();
+        Step {
+            ws: mdn.workspace(),
+            adam: Adam::new(mdn.num_params(), 5e-4),
+            grad: vec![0.0; mdn.num_params()],
+            lp: vec![0.0; batch],
+            // Loss = −mean log q: weights −1/n, then minimize.
+            w: vec![-1.0 / batch as f64; batch],
+            mdn,
+        }
+    }
+
+    /// Forward, backward, clipping and an Adam update (what the trainer does per batch).
+    fn run(&mut self, theta: &DMatrix<f64>, x: &DMatrix<f64>) {
+        self.mdn
+            .forward(&mut self.ws, theta.as_view(), x.as_view(), &mut self.lp)
+            .expect("forward");
+        self.grad.fill(0.0);
+        self.mdn
+            .backward(&mut self.ws, &self.w, Gradients::params(&mut self.grad))
+            .expect("backward");
+        // The weights −1/n make `grad` the gradient of the loss, which Adam minimizes.
+        clip_grad_norm(&mut self.grad, 5.0);
+        self.adam.step(self.mdn.params_mut(), &self.grad);
+        black_box(&self.lp);
+    }
+}
+
+const PRECISIONS: [(Precision, &str); 2] = [(Precision::F64, "f64"), (Precision::F32, "f32")];
+
+/// The maximum-likelihood training step of the default MDN for D = C = 2 and 10, batches
+/// of 200 and 2000 columns, both precisions, 1 and 2 threads (wall time).
+fn bench_train_step(cr: &mut Criterion) {
+    let cfg = MdnConfig::default();
+    let mut g = cr.benchmark_group("mdn_train_step");
+    for &(d, c) in &[(2usize, 2usize), (10, 10)] {
+        for &batch in &[200usize, 2000] {
+            let (theta, x) = data(d, c, batch, 1);
+            eprintln!(
+                "mdn_train_step D={d} C={c} batch={batch}: {:.2} MFLOP in the network's products",
+                step_flops_per_column(d, c, &cfg) * batch as f64 / 1e6
+            );
+            for (precision, pname) in PRECISIONS {
+                for threads in [1usize, 2] {
+                    let tp = pool(threads);
+                    let mut step = Step::new(&theta, &x, precision);
+                    let id = BenchmarkId::new(
+                        format!("D{d}_C{c}_b{batch}_{pname}"),
+                        format!("{threads}thr"),
+                    );
+                    g.bench_function(id, |bch| tp.install(|| bch.iter(|| step.run(&theta, &x))));
+                }
+            }
+        }
+    }
+    g.finish();
+}
+
+/// The raw outputs of a batch and the backward pass of a gradient with respect to them
+/// (default MDN, f32 training passes, batch 200).
+fn bench_raw_outputs(cr: &mut Criterion) {
+    let mut g = cr.benchmark_group("mdn_raw_outputs_step");
+    for &(d, c) in &[(2usize, 2usize), (10, 10)] {
+        let batch = 200;
+        let (theta, x) = data(d, c, batch, 2);
+        let mdn = Mdn::new(&MdnConfig::default(), &theta, &x, 3).expect("mdn");
+        let r = mdn.output_layout().len();
+        let g_out = DMatrix::from_fn(r, batch, |i, j| ((i * 7 + j) as f64).sin() * 1e-3);
+        let mut out = vec![0.0; r * batch];
+        let mut grad = vec![0.0; mdn.num_params()];
+        for threads in [1usize, 2] {
+            let tp = pool(threads);
+            let mut ws = mdn.workspace();
+            let id = BenchmarkId::new(format!("D{d}_C{c}_b{batch}_f32"), format!("{threads}thr"));
+            g.bench_function(id, |bch| {
+                tp.install(|| {
+                    bch.iter(|| {
+                        mdn.raw_outputs(&mut ws, x.as_view(), &mut out)
+                            .expect("outputs");
+                        grad.fill(0.0);
+                        mdn.backward_raw_outputs(
+                            &mut ws,
+                            x.as_view(),
+                            g_out.as_view(),
+                            Gradients::params(&mut grad),
+                        )
+                        .expect("backward");
+                        black_box(&grad);
+                    })
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_train_step, bench_raw_outputs);
+criterion_main!(benches);
