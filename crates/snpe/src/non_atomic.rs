@@ -1,60 +1,5 @@
-//! The non-atomic APT loss of SNPE-C for mixture density networks: the proposal
-//! correction in closed form (Greenberg, Nonnenmacher & Macke 2019, "Automatic Posterior
-//! Transformation for Likelihood-Free Inference", appendix A1; the reference library's
-//! `sbi.inference.trainers.npe.npe_c`, `NPE_C._log_prob_proposal_posterior_mog` and
-//! `_automatic_posterior_transformation`).
-//!
-//! Everything lives in the estimator's standardized input space z = (θ − μ)/σ. The
-//! estimator q(z | x) is an MDN with components (β_k, μ_k, Q_k), k = 1..K, at each
-//! training x; the proposal p̃(z) is the MDN mixture (α_i, m_i, P_i), i = 1..L, of the
-//! posterior that proposed the round, at its default x; the prior is N(m₀, P₀⁻¹) (a
-//! Gaussian prior, z-scored) or constant (a box-uniform one, dropped). The proposal
-//! posterior q̃(z | x) ∝ q(z | x) p̃(z) / p(z) is a mixture of L·K Gaussians, component
-//! (i, k) (index i·K + k):
-//!
-//! ```text
-//! Λ_ik = P_i + Q_k − P₀,   b_ik = P_i m_i + Q_k μ_k − P₀ m₀,   c_ik = Λ_ik⁻¹ b_ik
-//! log w_ik = log α_i + log β_k + ½ [log det P_i + log det Q_k − log det Λ_ik]
-//!            − ½ [m_iᵀP_i m_i + μ_kᵀQ_k μ_k − c_ikᵀΛ_ik c_ik]
-//! loss = −log Σ_ik (w_ik / Σ w) N(z; c_ik, Λ_ik⁻¹)
-//! ```
-//!
-//! Multiplying out the Gaussians, the numerator is the product itself up to factors that
-//! do not depend on the estimator, so per row
-//!
-//! ```text
-//! loss = −log q_exact(z | x) − log p̃_exact(z) − (D/2) log 2π − ½ zᵀP₀z + m₀ᵀP₀z
-//!        + logsumexp_ik log w_ik
-//! ```
-//!
-//! where both densities use the exact normaliser ½ log det (with the +εI, unlike the MDN's
-//! own log-density). This is how the value is computed; its gradient with respect to the
-//! estimator's mixture is, with responsibilities r_k of q_exact at z and s_ik =
-//! softmax(log w)_ik:
-//!
-//! ```text
-//! ∂/∂log β_k = Σ_i s_ik − r_k
-//! ∂/∂μ_k     = Q_k [Σ_i s_ik (c_ik − μ_k) − r_k (z − μ_k)]
-//! ∂/∂Q_k     = ½ [(Σ_i s_ik − r_k) Q_k⁻¹ + r_k (z − μ_k)(z − μ_k)ᵀ
-//!                 − Σ_i s_ik (Λ_ik⁻¹ + (c_ik − μ_k)(c_ik − μ_k)ᵀ)]
-//! ```
-//!
-//! then through log β = log-softmax(logits), Q_k = A_kᵀA_k + εI (∂/∂A_k = 2 A_k ∂/∂Q_k,
-//! upper triangle), A_k,dd = softplus(diag) and the network
-//! ([`Mdn::backward_raw_outputs`]).
-//!
-//! Two departures from the reference, both on purpose:
-//! * the z-scored Gaussian prior has the covariance Σ/(σσᵀ) (entry (r, c) is
-//!   Σ_rc/(σ_r σ_c)), the exact one; the reference builds it with the **standard
-//!   deviation ratio** √v/σ on the diagonal, where a variance belongs, and drops the
-//!   correlations (`_set_maybe_z_scored_prior`). The two agree only when the prior's
-//!   standard deviations equal the z-scoring ones and the prior is uncorrelated;
-//! * a proposal trained with other z-scoring statistics than the current estimator (a
-//!   network rebuilt with `retrain_from_scratch`) is mapped into the current z space
-//!   first; the reference would use it in the wrong space.
-//!
-//! As in the reference, the loss is per row (no atoms), so the orchestrator trains on the
-//! latest round's data only.
+//! The non-atomic APT loss of SNPE-C for mixture density networks ([`NonAtomicLoss`],
+//! whose documentation has the formulas).
 
 use nalgebra::{DMatrix, DVector};
 use rand::RngCore;
@@ -603,9 +548,63 @@ fn check_rows(batch: &Batch<'_>) -> Result<(), SnpeError> {
     Ok(())
 }
 
-/// The non-atomic loss of SNPE-C (APT) for mixture density networks: −log of the proposal
-/// posterior, a mixture of Gaussians in closed form (see the [module docs](self) for the
-/// formulas, their source and where this departs from the reference).
+/// The non-atomic APT loss of SNPE-C for mixture density networks: the proposal
+/// correction in closed form (Greenberg, Nonnenmacher & Macke 2019, "Automatic Posterior
+/// Transformation for Likelihood-Free Inference", appendix A1; the reference library's
+/// `sbi.inference.trainers.npe.npe_c`, `NPE_C._log_prob_proposal_posterior_mog` and
+/// `_automatic_posterior_transformation`).
+///
+/// Everything lives in the estimator's standardized input space z = (θ − μ)/σ. The
+/// estimator q(z | x) is an MDN with components (β_k, μ_k, Q_k), k = 1..K, at each
+/// training x; the proposal p̃(z) is the MDN mixture (α_i, m_i, P_i), i = 1..L, of the
+/// posterior that proposed the round, at its default x; the prior is N(m₀, P₀⁻¹) (a
+/// Gaussian prior, z-scored) or constant (a box-uniform one, dropped). The proposal
+/// posterior q̃(z | x) ∝ q(z | x) p̃(z) / p(z) is a mixture of L·K Gaussians, component
+/// (i, k) (index i·K + k):
+///
+/// ```text
+/// Λ_ik = P_i + Q_k − P₀,   b_ik = P_i m_i + Q_k μ_k − P₀ m₀,   c_ik = Λ_ik⁻¹ b_ik
+/// log w_ik = log α_i + log β_k + ½ [log det P_i + log det Q_k − log det Λ_ik]
+///            − ½ [m_iᵀP_i m_i + μ_kᵀQ_k μ_k − c_ikᵀΛ_ik c_ik]
+/// loss = −log Σ_ik (w_ik / Σ w) N(z; c_ik, Λ_ik⁻¹)
+/// ```
+///
+/// Multiplying out the Gaussians, the numerator is the product itself up to factors that
+/// do not depend on the estimator, so per row
+///
+/// ```text
+/// loss = −log q_exact(z | x) − log p̃_exact(z) − (D/2) log 2π − ½ zᵀP₀z + m₀ᵀP₀z
+///        + logsumexp_ik log w_ik
+/// ```
+///
+/// where both densities use the exact normaliser ½ log det (with the +εI, unlike the MDN's
+/// own log-density). This is how the value is computed; its gradient with respect to the
+/// estimator's mixture is, with responsibilities r_k of q_exact at z and s_ik =
+/// softmax(log w)_ik:
+///
+/// ```text
+/// ∂/∂log β_k = Σ_i s_ik − r_k
+/// ∂/∂μ_k     = Q_k [Σ_i s_ik (c_ik − μ_k) − r_k (z − μ_k)]
+/// ∂/∂Q_k     = ½ [(Σ_i s_ik − r_k) Q_k⁻¹ + r_k (z − μ_k)(z − μ_k)ᵀ
+///                 − Σ_i s_ik (Λ_ik⁻¹ + (c_ik − μ_k)(c_ik − μ_k)ᵀ)]
+/// ```
+///
+/// then through log β = log-softmax(logits), Q_k = A_kᵀA_k + εI (∂/∂A_k = 2 A_k ∂/∂Q_k,
+/// upper triangle), A_k,dd = softplus(diag) and the network
+/// ([`Mdn::backward_raw_outputs`]).
+///
+/// Two departures from the reference, both on purpose:
+/// * the z-scored Gaussian prior has the covariance Σ/(σσᵀ) (entry (r, c) is
+///   Σ_rc/(σ_r σ_c)), the exact one; the reference builds it with the **standard
+///   deviation ratio** √v/σ on the diagonal, where a variance belongs, and drops the
+///   correlations (`_set_maybe_z_scored_prior`). The two agree only when the prior's
+///   standard deviations equal the z-scoring ones and the prior is uncorrelated;
+/// * a proposal trained with other z-scoring statistics than the current estimator (a
+///   network rebuilt with `retrain_from_scratch`) is mapped into the current z space
+///   first; the reference would use it in the wrong space.
+///
+/// As in the reference, the loss is per row (no atoms), so the orchestrator trains on the
+/// latest round's data only.
 ///
 /// It needs the mixture of the **proposal** (the MDN posterior that drew the round's θ's,
 /// at its default x) and the prior, which must be Gaussian or box-uniform (or an
@@ -613,10 +612,12 @@ fn check_rows(batch: &Batch<'_>) -> Result<(), SnpeError> {
 /// an [`Mdn`]; another kind is an error. Per row, the cost is L·K Cholesky factorizations
 /// of D × D matrices; rows run in parallel, with the same bits for any number of threads.
 ///
+/// One evaluation with its gradient (in training, the [`Trainer`](crate::Trainer) does
+/// this per batch):
+///
 /// ```
-/// use nalgebra::DMatrix;
 /// use simfer_distributions::{MultivariateNormal, Prior, rng_from_seed};
-/// use simfer_flows::{Mdn, MdnConfig};
+/// use simfer_flows::{ConditionalDensityEstimator, Mdn, MdnConfig, Workspace};
 /// use simfer_snpe::{Batch, Loss, NonAtomicLoss};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -625,18 +626,18 @@ fn check_rows(batch: &Batch<'_>) -> Result<(), SnpeError> {
 /// let theta = prior.sample_batch(200, &mut rng);
 /// let x = theta.map(|t| t + 0.1);
 /// let config = MdnConfig { hidden_features: 16, num_components: 3, ..MdnConfig::default() };
-/// let proposal = Mdn::new(&config, &theta, &x, 1)?; // stands in for last round's posterior
-/// let estimator = proposal.clone();
-///
+/// // The MDN of the posterior that proposed the round (here untrained) and, at x_o, the loss.
+/// let proposal = Mdn::new(&config, &theta, &x, 1)?;
 /// let mut loss = NonAtomicLoss::from_proposal(&proposal, &[0.1, 0.1], &prior)?;
+///
+/// let estimator = proposal.clone();
 /// let lp = prior.log_prob_batch(&theta)?;
 /// let flags = vec![false; 200];
 /// let batch = Batch { theta: theta.as_view(), x: x.as_view(), prior_log_prob: lp.as_slice(), from_prior: &flags };
-/// let mut grad = vec![0.0; estimator.params().len()];
-/// let mut ws = simfer_flows::Workspace::new();
+/// let mut grad = vec![0.0; estimator.num_params()];
+/// let mut ws = Workspace::new();
 /// let value = loss.evaluate(&estimator, &mut ws, &batch, &mut rng, Some(&mut grad))?;
 /// assert!(value.is_finite() && grad.iter().any(|g| *g != 0.0));
-/// # use simfer_flows::ConditionalDensityEstimator;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]

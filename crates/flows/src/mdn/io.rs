@@ -20,7 +20,7 @@ impl SavedModel for Mdn {
 }
 
 impl Mdn {
-    /// The MDN in the binary format (see [`io`](crate::io)).
+    /// The MDN in the binary format (see [`io`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>, FlowError> {
         io::to_bytes(self)
     }
