@@ -34,8 +34,11 @@
 //! and the precisions ≈ I.
 //!
 //! Parameters (one flat vector): the hidden layers, then the output layer (weight
-//! R × H column-major, then its R biases), R = [`OutputLayout::len`]. For D = 2, C = 2,
-//! K = 10, H = 50: 150 + 2 550 + 3 060 = 5 760, as the reference.
+//! R × H column-major, then its R biases), R = [`OutputLayout::len`]. The reference's four
+//! output layers (logits, means, diagonals, upper entries) are the row blocks of this one
+//! layer: the same functions and parameter count in one matrix product (a port of PyTorch
+//! weights stacks them). For D = 2, C = 2, K = 10, H = 50: 150 + 2 550 + 3 060 = 5 760,
+//! as the reference.
 //!
 //! Beyond the estimator interface, [`Mdn::mixture`] gives the mixture at one condition
 //! (in the standardized input space) and [`Mdn::raw_outputs`] /

@@ -539,3 +539,30 @@ fn two_rounds_recover_a_linear_gaussian_posterior() {
         }
     }
 }
+
+#[test]
+fn value_and_gradient_do_not_depend_on_the_number_of_threads() {
+    let prior = gaussian_prior(3);
+    let narrow = scaled_prior(3, 0.25);
+    let (est, _, _) = perturbed(&small(Precision::F32), &narrow, 100, 90);
+    let (prop, _, _) = perturbed(&small(Precision::F32), &narrow, 100, 91);
+    let (_, theta, x) = perturbed(&small(Precision::F64), &narrow, 450, 92);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut loss = NonAtomicLoss::from_proposal(&prop, &[0.1, 0.0, -0.1], &prior).unwrap();
+            let mut grad = vec![0.0; est.num_params()];
+            let v = evaluate(&mut loss, &est, &theta, &x, Some(&mut grad));
+            (
+                v.to_bits(),
+                grad.iter().map(|g| g.to_bits()).collect::<Vec<_>>(),
+            )
+        })
+    };
+    let one = run(1);
+    assert!(f64::from_bits(one.0).is_finite());
+    assert_eq!(one, run(2));
+}
