@@ -8,7 +8,9 @@ optimizer): loss = mean(-log q(theta | x)) of the MDN of `build_mdn` with its de
 
 Data as in the Rust benchmark: x ~ U(-1, 1)^C, theta_i = x_(i mod C) + 0.3 U(-1, 1);
 D = C = 2 and D = C = 10, batches of 200 and 2000 rows, float32, 1 and 2 torch threads.
-Each configuration reports the median over many timed steps after a warm-up.
+Each configuration reports the median over many timed steps after a warm-up, in wall
+time and in CPU time of the process (`time.process_time`; with one thread, what the step
+costs when it has a core to itself, also on a shared machine).
 
     /path/to/venv/bin/python benches/reference/mdn_step.py [--reps N] [--json out.json]
 """
@@ -48,13 +50,14 @@ def time_steps(d, c, batch, threads, reps, warmup):
 
     for _ in range(warmup):
         step()
-    times = []
+    wall, cpu = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
-        times.append(time.perf_counter() - t0)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     n_params = sum(p.numel() for p in net.parameters())
-    return statistics.median(times), n_params
+    return statistics.median(wall), statistics.median(cpu), n_params
 
 
 def main():
@@ -62,17 +65,21 @@ def main():
     ap.add_argument("--reps", type=int, default=1000, help="timed steps per configuration")
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--json", help="write the medians (seconds) to this file")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = ap.parse_args()
     print(f"sbi {sbi_version}, torch {torch.__version__}")
     results = {}
     for d, c in [(2, 2), (10, 10)]:
         for batch in [200, 2000]:
-            for threads in [1, 2]:
+            for threads in args.threads:
                 reps = args.reps if batch == 200 else max(args.reps // 4, 50)
-                med, n_params = time_steps(d, c, batch, threads, reps, args.warmup)
+                wall, cpu, n_params = time_steps(d, c, batch, threads, reps, args.warmup)
                 key = f"D{d}_C{c}_b{batch}/{threads}thr"
-                results[key] = med
-                print(f"{key:24s} median {med * 1e6:10.1f} us over {reps} steps ({n_params} parameters)")
+                results[key] = {"wall": wall, "cpu": cpu}
+                print(
+                    f"{key:24s} median wall {wall * 1e6:10.1f} us, cpu {cpu * 1e6:10.1f} us"
+                    f" over {reps} steps ({n_params} parameters)"
+                )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
