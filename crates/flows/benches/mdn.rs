@@ -8,6 +8,10 @@
 //! on 1 and 2 rayon threads. `benches/reference/mdn_step.py` times the same step of the
 //! reference library's MDN.
 //!
+//! The steps cycle through a pool of batches (20,000 samples), as the epochs of training
+//! do: repeating one batch thousands of times lets the mixture collapse onto its points,
+//! with extreme precisions that no real training run sees.
+//!
 //! `mdn_train_step_cpu` is the single-thread step in **CPU time** of the process (Linux
 //! `CLOCK_PROCESS_CPUTIME_ID`) rather than wall time: on a machine shared with other work
 //! it shows what the step costs when it has a core to itself.
@@ -180,6 +184,29 @@ impl Step {
 
 const PRECISIONS: [(Precision, &str); 2] = [(Precision::F64, "f64"), (Precision::F32, "f32")];
 
+/// Samples in the pool of batches the steps cycle through.
+const POOL: usize = 20_000;
+
+/// The pool of batches of `batch` columns (θ, x) of `data(d, c, POOL, 1)`.
+fn batches(d: usize, c: usize, batch: usize) -> Vec<(DMatrix<f64>, DMatrix<f64>)> {
+    let (theta, x) = data(d, c, POOL, 1);
+    (0..POOL / batch)
+        .map(|b| {
+            (
+                theta.columns(b * batch, batch).into_owned(),
+                x.columns(b * batch, batch).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Runs `step` on the next batch of the pool.
+fn cycle(step: &mut Step, pool: &[(DMatrix<f64>, DMatrix<f64>)], next: &mut usize) {
+    let (theta, x) = &pool[*next];
+    step.run(theta, x);
+    *next = (*next + 1) % pool.len();
+}
+
 /// The maximum-likelihood training step of the default MDN for D = C = 2 and 10, batches
 /// of 200 and 2000 columns, both precisions, 1 and 2 threads (wall time).
 fn bench_train_step(cr: &mut Criterion) {
@@ -187,7 +214,7 @@ fn bench_train_step(cr: &mut Criterion) {
     let mut g = cr.benchmark_group("mdn_train_step");
     for &(d, c) in &[(2usize, 2usize), (10, 10)] {
         for &batch in &[200usize, 2000] {
-            let (theta, x) = data(d, c, batch, 1);
+            let data = batches(d, c, batch);
             eprintln!(
                 "mdn_train_step D={d} C={c} batch={batch}: {:.2} MFLOP in the network's products",
                 step_flops_per_column(d, c, &cfg) * batch as f64 / 1e6
@@ -195,12 +222,15 @@ fn bench_train_step(cr: &mut Criterion) {
             for (precision, pname) in PRECISIONS {
                 for threads in [1usize, 2] {
                     let tp = pool(threads);
-                    let mut step = Step::new(&theta, &x, precision);
+                    let mut step = Step::new(&data[0].0, &data[0].1, precision);
+                    let mut next = 0;
                     let id = BenchmarkId::new(
                         format!("D{d}_C{c}_b{batch}_{pname}"),
                         format!("{threads}thr"),
                     );
-                    g.bench_function(id, |bch| tp.install(|| bch.iter(|| step.run(&theta, &x))));
+                    g.bench_function(id, |bch| {
+                        tp.install(|| bch.iter(|| cycle(&mut step, &data, &mut next)))
+                    });
                 }
             }
         }
@@ -213,12 +243,15 @@ fn bench_train_step_cpu(cr: &mut Criterion<CpuTime>) {
     let mut g = cr.benchmark_group("mdn_train_step_cpu");
     for &(d, c) in &[(2usize, 2usize), (10, 10)] {
         for &batch in &[200usize, 2000] {
-            let (theta, x) = data(d, c, batch, 1);
+            let data = batches(d, c, batch);
             let tp = pool(1);
             for (precision, pname) in PRECISIONS {
-                let mut step = Step::new(&theta, &x, precision);
+                let mut step = Step::new(&data[0].0, &data[0].1, precision);
+                let mut next = 0;
                 let id = BenchmarkId::new(format!("D{d}_C{c}_b{batch}_{pname}"), "1thr");
-                g.bench_function(id, |bch| tp.install(|| bch.iter(|| step.run(&theta, &x))));
+                g.bench_function(id, |bch| {
+                    tp.install(|| bch.iter(|| cycle(&mut step, &data, &mut next)))
+                });
             }
         }
     }

@@ -18,6 +18,19 @@ use simfer_nn::driver::{ChunkGrads, ChunkModel, PassInputs};
 use simfer_nn::fastmath;
 
 use super::mog::LN_2PI;
+
+/// Mixture weights and responsibilities below this are taken as 0 in the backward pass
+/// (and, for f32 passes, they would otherwise be subnormal and slow down the products).
+const TINY: f64 = 1e-30;
+
+/// `e^x` for `x ≤ 0`, with `x` floored at −80: the terms of a log-sum-exp after its
+/// maximum, where anything below e^−80 cannot change the sum (which is at least 1) and
+/// would only cost time as a subnormal number in single precision.
+#[inline(always)]
+fn floored_exp<T: Real>(x: T) -> T {
+    let floor = T::of(-80.0);
+    (if x < floor { floor } else { x }).fast_exp()
+}
 use super::{EPSILON, Mdn, Net};
 use crate::standardize::Standardization;
 
@@ -208,7 +221,7 @@ fn mixture_forward_g<T: Real>(
         }
         let mut s = zero;
         for &v in &oc[..kk] {
-            s += (v - mx).fast_exp();
+            s += floored_exp(v - mx);
         }
         let lse = mx + s.fast_ln();
         for k in 0..kk {
@@ -248,12 +261,15 @@ fn mixture_forward_g<T: Real>(
         }
         let mut s = zero;
         for v in rc.iter_mut() {
-            *v = (*v - mx).fast_exp();
+            *v = floored_exp(*v - mx);
             s += *v;
         }
-        let inv = T::of(1.0) / s;
+        // Responsibilities below TINY are kept as 0: their share of the gradient is far
+        // below rounding, and subnormal numbers would slow every later product down.
+        let (inv, tiny) = (T::of(1.0) / s, T::of(TINY));
         for v in rc.iter_mut() {
-            *v *= inv;
+            let r = *v * inv;
+            *v = if r < tiny { zero } else { r };
         }
         lp[j] = mx + s.fast_ln() + base;
     }
@@ -301,7 +317,8 @@ fn mixture_backward_g<T: Real>(
         }
         for k in 0..kk {
             let rk = wj * resp[j * kk + k];
-            goc[k] = rk - wj * lw[j * kk + k].fast_exp();
+            let beta = floored_exp(lw[j * kk + k]);
+            goc[k] = rk - wj * if beta < T::of(TINY) { zero } else { beta };
             let base_kd = (j * kk + k) * d;
             let up = &oc[uo + k * u..uo + (k + 1) * u];
             let (ak, sk) = (&a[base_kd..base_kd + d], &sig[base_kd..base_kd + d]);
