@@ -15,7 +15,8 @@ Each configuration reports the median over many timed steps after a warm-up, in 
 time and in CPU time of the process (`time.process_time`; with one thread, what the step
 costs when it has a core to itself, also on a shared machine).
 
-    /path/to/venv/bin/python benches/reference/mdn_step.py [--reps N] [--json out.json]
+    /path/to/venv/bin/python benches/reference/mdn_step.py [--reps N] [--threads 1 2]
+        [--non-atomic] [--json out.json]
 """
 
 import argparse
@@ -73,12 +74,56 @@ def time_steps(d, c, batch, threads, reps, warmup):
     return statistics.median(wall), statistics.median(cpu), n_params
 
 
+def time_non_atomic(d, c, batch, threads, reps, warmup):
+    """One training step with NPE-C's non-atomic loss (`_log_prob_proposal_posterior_mog`)
+    of an MDN against an MDN proposal at its default x, Gaussian prior N(0, I)."""
+    import copy
+
+    from sbi.inference import NPE_C
+    from sbi.inference.posteriors import DirectPosterior
+    from torch.distributions import MultivariateNormal
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    prior = MultivariateNormal(torch.zeros(d), torch.eye(d))
+    theta = prior.sample((batch,))
+    x = theta[:, torch.arange(c) % d] + 0.1 * (torch.rand(batch, c) * 2 - 1)
+    net = build_mdn(batch_x=theta, batch_y=x)
+    proposal = DirectPosterior(copy.deepcopy(net), prior).set_default_x(torch.zeros(1, c))
+    trainer = NPE_C(prior=prior, density_estimator="mdn", show_progress_bars=False)
+    trainer._neural_net = net
+    trainer._set_state_for_mog_proposal()
+    opt = torch.optim.Adam(net.parameters(), lr=5e-4)
+
+    def step():
+        opt.zero_grad()
+        loss = -trainer._log_prob_proposal_posterior_mog(theta, x, proposal).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm=5.0)
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    wall, cpu = [], []
+    for _ in range(reps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        step()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=1000, help="timed steps per configuration")
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--json", help="write the medians (seconds) to this file")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument(
+        "--non-atomic",
+        action="store_true",
+        help="also time a step with the non-atomic loss (batch 200)",
+    )
     args = ap.parse_args()
     print(f"sbi {sbi_version}, torch {torch.__version__}")
     results = {}
@@ -93,6 +138,14 @@ def main():
                     f"{key:24s} median wall {wall * 1e6:10.1f} us, cpu {cpu * 1e6:10.1f} us"
                     f" over {reps} steps ({n_params} parameters)"
                 )
+    if args.non_atomic:
+        for d in [2, 10]:
+            for threads in args.threads:
+                reps = max(args.reps // 4, 20)
+                wall, cpu = time_non_atomic(d, d, 200, threads, reps, max(args.warmup // 4, 5))
+                key = f"non_atomic_D{d}_C{d}_b200/{threads}thr"
+                results[key] = {"wall": wall, "cpu": cpu}
+                print(f"{key:30s} median wall {wall * 1e6:10.1f} us, cpu {cpu * 1e6:10.1f} us over {reps} steps")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -566,3 +566,69 @@ fn value_and_gradient_do_not_depend_on_the_number_of_threads() {
     assert!(f64::from_bits(one.0).is_finite());
     assert_eq!(one, run(2));
 }
+
+/// Not a check: times a training step (loss, gradient, clipping, Adam) of the default MDN
+/// with maximum likelihood and with the non-atomic loss (batch 200, D = C = 2 and 10,
+/// proposal = the estimator at x_o = 0, prior N(0, I)), for comparison with
+/// `benches/reference/mdn_step.py --non-atomic`. Run it alone, in release:
+/// `cargo test --release -p simfer-snpe --test it timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn timing_non_atomic_step() {
+    use simfer_flows::{Adam, clip_grad_norm};
+    for d in [2usize, 10] {
+        for threads in [1usize, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let prior = MultivariateNormal::isotropic(vec![0.0; d], 1.0).unwrap();
+                let mut r = rng(1);
+                let theta = prior.sample_batch(200, &mut r);
+                let x = theta.map(|t| t + 0.1 * r.random_range(-1.0..1.0));
+                let mut est = Mdn::new(&MdnConfig::default(), &theta, &x, 1).unwrap();
+                let prop = est.clone();
+                let mut loss = NonAtomicLoss::from_proposal(&prop, &vec![0.0; d], &prior).unwrap();
+                let mut ml = MaximumLikelihood::new();
+                let (lp, flags) = (vec![0.0; 200], vec![false; 200]);
+                let mut ws = est.workspace();
+                let mut adam = Adam::new(est.num_params(), 5e-4);
+                let mut grad = vec![0.0; est.num_params()];
+                for (name, non_atomic) in [("ml", false), ("non-atomic", true)] {
+                    let mut times = Vec::new();
+                    for rep in 0..250 {
+                        let t0 = std::time::Instant::now();
+                        grad.fill(0.0);
+                        let b = batch(&theta, &x, &lp, &flags);
+                        let v = if non_atomic {
+                            loss.evaluate(&est, &mut ws, &b, &mut rng(0), Some(&mut grad))
+                                .unwrap()
+                        } else {
+                            Loss::<Mdn>::evaluate(
+                                &mut ml,
+                                &est,
+                                &mut ws,
+                                &b,
+                                &mut rng(0),
+                                Some(&mut grad),
+                            )
+                            .unwrap()
+                        };
+                        clip_grad_norm(&mut grad, 5.0);
+                        adam.step(est.params_mut(), &grad);
+                        assert!(v.is_finite());
+                        if rep >= 50 {
+                            times.push(t0.elapsed().as_secs_f64());
+                        }
+                    }
+                    times.sort_by(f64::total_cmp);
+                    eprintln!(
+                        "D={d} {threads}thr {name}: median {:.1} us",
+                        times[times.len() / 2] * 1e6
+                    );
+                }
+            });
+        }
+    }
+}
