@@ -210,74 +210,88 @@ fn grow(v: &mut Vec<f64>, n: usize) {
     v.resize(n, 0.0);
 }
 
-/// In-place lower Cholesky factor of a symmetric `d × d` matrix (column-major; only the
-/// lower triangle is read and written). False if it is not positive definite.
+/// In-place lower Cholesky factor L of a symmetric `d × d` matrix, stored by rows
+/// (L_ij at `a[i·d + j]`, j ≤ i; for the symmetric input either order reads the same), so
+/// that the inner products run over contiguous memory. False if the matrix is not
+/// positive definite.
 fn cholesky(a: &mut [f64], d: usize) -> bool {
     for j in 0..d {
-        let mut s = a[j + j * d];
+        let row_j = &mut a[j * d..(j + 1) * d];
+        let mut s = row_j[j];
         for t in 0..j {
-            s -= a[j + t * d] * a[j + t * d];
+            s -= row_j[t] * row_j[t];
         }
         if !(s > 0.0 && s.is_finite()) {
             return false;
         }
-        let ljj = s.sqrt();
-        a[j + j * d] = ljj;
+        row_j[j] = s.sqrt();
         for i in j + 1..d {
-            let mut s = a[i + j * d];
+            let (upto, from_i) = a.split_at_mut(i * d);
+            let (row_j, row_i) = (&upto[j * d..j * d + j + 1], &mut from_i[..d]);
+            let mut s = row_i[j];
             for t in 0..j {
-                s -= a[i + t * d] * a[j + t * d];
+                s -= row_i[t] * row_j[t];
             }
-            a[i + j * d] = s / ljj;
+            row_i[j] = s / row_j[j];
         }
     }
     true
 }
 
-/// Solves (L Lᵀ) x = b in place.
+/// Solves (L Lᵀ) x = b in place (L from [`cholesky`]).
 fn cholesky_solve(l: &[f64], d: usize, b: &mut [f64]) {
     for i in 0..d {
+        let row = &l[i * d..i * d + i + 1];
         let mut s = b[i];
         for t in 0..i {
-            s -= l[i + t * d] * b[t];
+            s -= row[t] * b[t];
         }
-        b[i] = s / l[i + i * d];
+        b[i] = s / row[i];
     }
     for i in (0..d).rev() {
         let mut s = b[i];
         for t in i + 1..d {
-            s -= l[t + i * d] * b[t];
+            s -= l[t * d + i] * b[t];
         }
-        b[i] = s / l[i + i * d];
+        b[i] = s / l[i * d + i];
     }
 }
 
 fn log_det_chol(l: &[f64], d: usize) -> f64 {
-    (0..d).map(|i| 2.0 * l[i + i * d].ln()).sum()
+    // One logarithm of the product of the diagonal, unless that leaves the normal range.
+    let prod: f64 = (0..d).map(|i| l[i * d + i]).product();
+    if prod.is_normal() && prod < 1e300 {
+        2.0 * prod.ln()
+    } else {
+        (0..d).map(|i| 2.0 * l[i * d + i].ln()).sum()
+    }
 }
 
-/// `out += s · (L Lᵀ)⁻¹` (full, column-major), using `w` (`d × d`) as scratch for L⁻¹.
+/// `out += s · (L Lᵀ)⁻¹` (full, column-major) for L from [`cholesky`], using `w`
+/// (`d × d`) as scratch for L⁻¹.
 fn add_scaled_inverse(l: &[f64], d: usize, s: f64, w: &mut [f64], out: &mut [f64]) {
-    // W = L⁻¹ (lower), column by column.
+    // W = L⁻¹ (lower, column-major), column by column.
     for c in 0..d {
-        for r in 0..d {
-            w[r + c * d] = 0.0;
-        }
-        w[c + c * d] = 1.0 / l[c + c * d];
+        let col = &mut w[c * d..(c + 1) * d];
+        col[..c].fill(0.0);
+        col[c] = 1.0 / l[c * d + c];
         for r in c + 1..d {
+            let row = &l[r * d..r * d + r + 1];
             let mut acc = 0.0;
             for t in c..r {
-                acc -= l[r + t * d] * w[t + c * d];
+                acc -= row[t] * col[t];
             }
-            w[r + c * d] = acc / l[r + r * d];
+            col[r] = acc / row[r];
         }
     }
     // (L Lᵀ)⁻¹ = Wᵀ W: entry (r, c) = Σ_{t ≥ max(r, c)} W_tr W_tc.
     for c in 0..d {
+        let wc = &w[c * d..(c + 1) * d];
         for r in 0..=c {
+            let wr = &w[r * d..(r + 1) * d];
             let mut acc = 0.0;
             for t in c..d {
-                acc += w[t + r * d] * w[t + c * d];
+                acc += wr[t] * wc[t];
             }
             out[r + c * d] += s * acc;
             if r != c {
@@ -292,7 +306,7 @@ fn logsumexp(v: &[f64]) -> f64 {
     if !max.is_finite() {
         return max;
     }
-    max + v.iter().map(|x| (x - max).exp()).sum::<f64>().ln()
+    max + v.iter().map(|x| fastmath::exp(x - max)).sum::<f64>().ln()
 }
 
 /// −log q̃(z | x) of one row from the estimator's raw outputs `out` at x, and, when `g` is
@@ -432,7 +446,7 @@ fn row(
     // Gradient with respect to (log β_k, μ_k, Q_k), then to the raw outputs.
     let mut sum_glb = 0.0;
     for k in 0..kk {
-        let rk = (s.comp[k] - log_q).exp();
+        let rk = fastmath::exp(s.comp[k] - log_q);
         let mu = &out[lay.mean(k, 0)..lay.mean(k, 0) + d];
         // G (in gq) and u = Σ_i s_ik (c_ik − μ_k) − r_k (z − μ_k) (in t1).
         let gq = &mut s.gq[..dd];
@@ -449,7 +463,7 @@ fn row(
         let mut s_k = 0.0;
         for i in 0..ll {
             let ik = i * kk + k;
-            let sik = (s.lw[ik] - lse_w).exp();
+            let sik = fastmath::exp(s.lw[ik] - lse_w);
             if sik == 0.0 {
                 continue;
             }
@@ -498,7 +512,7 @@ fn row(
     }
     // Through log β = logits − logsumexp(logits).
     for k in 0..kk {
-        g[lay.logits().start + k] -= s.lb[k].exp() * sum_glb;
+        g[lay.logits().start + k] -= fastmath::exp(s.lb[k]) * sum_glb;
     }
     value
 }
@@ -525,7 +539,11 @@ fn vec_lse_proposal(prep: &Prepared, z: &[f64], t: &mut Vec<f64>) -> f64 {
     if !max.is_finite() {
         return max;
     }
-    max + t[..ll].iter().map(|v| (v - max).exp()).sum::<f64>().ln()
+    max + t[..ll]
+        .iter()
+        .map(|v| fastmath::exp(v - max))
+        .sum::<f64>()
+        .ln()
 }
 
 /// Checks that a batch has rows and that its parts agree in length.
