@@ -10,7 +10,7 @@ use nalgebra::{DMatrix, DMatrixView, DVector};
 use rand::RngCore;
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
-use simfer_nn::{Gradients, Precision, Workspace};
+use simfer_nn::{Gradients, Parameterized, Precision, Workspace};
 
 use crate::estimator::ConditionalDensityEstimator;
 use crate::{FlowError, Maf, MafConfig};
@@ -321,6 +321,18 @@ impl<'de> Deserialize<'de> for Estimator {
     }
 }
 
+impl Parameterized for Estimator {
+    fn num_params(&self) -> usize {
+        each!(self, m => m.num_params())
+    }
+    fn params(&self) -> &[f64] {
+        each!(self, m => m.params())
+    }
+    fn params_mut(&mut self) -> &mut [f64] {
+        each!(self, m => m.params_mut())
+    }
+}
+
 impl ConditionalDensityEstimator for Estimator {
     fn kind(&self) -> &'static str {
         each!(self, m => m.kind())
@@ -330,15 +342,6 @@ impl ConditionalDensityEstimator for Estimator {
     }
     fn condition_dim(&self) -> usize {
         each!(self, m => m.condition_dim())
-    }
-    fn num_params(&self) -> usize {
-        each!(self, m => m.num_params())
-    }
-    fn params(&self) -> &[f64] {
-        each!(self, m => m.params())
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        each!(self, m => m.params_mut())
     }
     fn forward(
         &self,

@@ -69,7 +69,7 @@ pub mod testing;
 
 pub use any::{Estimator, EstimatorConfig, EstimatorKind, EstimatorSettings};
 pub use error::FlowError;
-pub use estimator::{ConditionalDensityEstimator, Gradients, Workspace};
+pub use estimator::{ConditionalDensityEstimator, Gradients, Parameterized, Workspace};
 pub use maf::{Maf, MafConfig};
 /// The numerical building blocks the estimators are made of.
 pub use simfer_nn as nn;
