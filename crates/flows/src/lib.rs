@@ -14,6 +14,8 @@
 //! * run-time choice: [`EstimatorKind`] (a name such as `"maf"`), [`EstimatorConfig`] (a
 //!   kind with its settings) and [`Estimator`] (any built estimator), which save and load
 //!   in the self-describing format of [`io`] (kind, format version, architecture);
+//! * [`classifier`]: the [`RatioClassifier`] of neural ratio estimation (a logit of θ and
+//!   x on the same machinery);
 //! * [`standardize`]: the z-scoring of input and condition;
 //! * `testing` (feature `testing`): the conformance harness any estimator can run.
 //!
@@ -57,6 +59,7 @@
 //! ```
 
 mod any;
+pub mod classifier;
 pub mod error;
 pub mod estimator;
 #[cfg(feature = "serde")]
@@ -68,6 +71,7 @@ pub mod standardize;
 pub mod testing;
 
 pub use any::{Estimator, EstimatorConfig, EstimatorKind, EstimatorSettings};
+pub use classifier::{ClassifierConfig, RatioClassifier};
 pub use error::FlowError;
 pub use estimator::{ConditionalDensityEstimator, Gradients, Parameterized, Workspace};
 pub use maf::{Maf, MafConfig};
