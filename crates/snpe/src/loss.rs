@@ -260,7 +260,13 @@ impl AtomicLoss {
 }
 
 /// Draws `m` distinct indices uniformly from `{0, …, n−1} \ {skip}` (Floyd's algorithm).
-fn sample_others(n: usize, skip: usize, m: usize, rng: &mut dyn RngCore, out: &mut Vec<usize>) {
+pub(crate) fn sample_others(
+    n: usize,
+    skip: usize,
+    m: usize,
+    rng: &mut dyn RngCore,
+    out: &mut Vec<usize>,
+) {
     out.clear();
     let pool = n - 1;
     for j in (pool - m)..pool {
