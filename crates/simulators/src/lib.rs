@@ -12,6 +12,9 @@
 //!   a plain-text batch protocol on the stdin/stdout of long-lived worker processes;
 //!   simulators that take whole batches implement [`Simulator::batch_plan`] and
 //!   [`Simulator::simulate_many`].
+//! - `mpi` (with the cargo feature `mpi`): simulation across the ranks of an MPI job
+//!   (`mpirun`, SLURM's `srun`): rank 0 runs the inference with an `MpiSimulator` and every
+//!   rank simulates its share of each batch, with the same result as one process.
 //! - [`tasks`]: linear_gaussian and the ten sbibm tasks, with reference posteriors (in
 //!   closed form, by inversion, or by MCMC on the exact likelihood for slcp(_distractors)
 //!   and bernoulli_glm(_raw): [`mcmc`]); [`task`] finds one by name.
@@ -38,6 +41,8 @@
 mod error;
 pub mod external;
 pub mod mcmc;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 mod runner;
 mod simulator;
 mod special;
