@@ -114,6 +114,22 @@ pub enum SimulatorError {
         /// What went wrong.
         reason: String,
     },
+    /// MPI used in a way that cannot work (with the `mpi` feature): MPI initialized twice,
+    /// an `mpi::MpiSimulator` made on a rank other than 0 or `serve` called on rank
+    /// 0, a second simulator on a world still in use, a call from a thread that the MPI
+    /// library's threading level does not allow, or a finished simulator used again.
+    #[error("MPI: {0}")]
+    Mpi(String),
+    /// An MPI worker rank could not simulate its share of a batch (its simulator returned an
+    /// error or panicked: `message` is that error, naming the simulation index in the whole
+    /// batch), or answered something other than what rank 0 expected.
+    #[error("MPI rank {rank}: {message}")]
+    MpiRank {
+        /// The rank that failed.
+        rank: usize,
+        /// What went wrong there.
+        message: String,
+    },
 }
 
 /// A hint for the commonest reasons a program does not start.
