@@ -14,12 +14,13 @@ use std::time::Instant;
 
 use nalgebra::DMatrix;
 use rand::{Rng, RngCore};
+use simfer_benchmark::task;
+use simfer_benchmark::tasks::{Slcp, TwoMoons};
 use simfer_distributions::{Prior, rng_from_seed};
 use simfer_simulators::mpi::{self, MpiSimulator, World};
-use simfer_benchmark::tasks::{Slcp, TwoMoons};
 use simfer_simulators::{
     BatchPlan, SimulationChunk, SimulationOptions, Simulations, Simulator, SimulatorError,
-    check_chunk, check_lengths, simulate_batch, task,
+    check_chunk, check_lengths, simulate_batch,
 };
 
 /// A batch simulator: rows with θ₀ < −0.5 fail ("could not produce"), θ₁ > 0.6 gives NaN,
@@ -136,7 +137,10 @@ fn owner(index: usize, rows: usize, parts: usize) -> usize {
 fn thetas(phase: &str, n: usize, seed: u64) -> Result<DMatrix<f64>, SimulatorError> {
     let mut rng = rng_from_seed(seed);
     match phase {
-        "two_moons" | "slcp" => Ok(task(phase)?.prior().sample_batch(n, &mut rng)),
+        "two_moons" | "slcp" => Ok(task(phase)
+            .map_err(|e| SimulatorError::InvalidArgument(e.to_string()))?
+            .prior()
+            .sample_batch(n, &mut rng)),
         _ => Ok(DMatrix::from_fn(2, n, |_, _| rng.random_range(-1.0..1.0))),
     }
 }

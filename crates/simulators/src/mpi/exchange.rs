@@ -506,8 +506,33 @@ mod tests {
     use rand::Rng;
 
     use super::*;
-    use crate::tasks::TwoMoons;
     use crate::{FnSimulator, SliceSimulator};
+
+    /// A stochastic simulator of two values (θ plus noise from its generator), standing
+    /// in for a benchmark task.
+    #[derive(Clone, Copy, Debug)]
+    struct TwoMoons;
+
+    impl Simulator for TwoMoons {
+        fn theta_dim(&self) -> usize {
+            2
+        }
+        fn x_dim(&self) -> usize {
+            2
+        }
+        fn simulate(
+            &self,
+            theta: &[f64],
+            rng: &mut dyn rand::RngCore,
+            out: &mut [f64],
+        ) -> Result<(), SimulatorError> {
+            crate::check_lengths(self, theta, out)?;
+            for (o, t) in out.iter_mut().zip(theta) {
+                *o = t + rng.random_range(-0.5..0.5);
+            }
+            Ok(())
+        }
+    }
 
     /// A message and its sender.
     type Letter = (usize, Vec<u8>);
