@@ -5,7 +5,7 @@
 //! posterior sampler for an observation x_o: exact in closed form or by inverting the
 //! simulator (linear_gaussian, gaussian_linear, gaussian_linear_uniform, gaussian_mixture,
 //! two_moons), or by MCMC on the exact likelihood, checked for convergence (slcp,
-//! slcp_distractors, bernoulli_glm, bernoulli_glm_raw; see [`crate::mcmc`]). sir and
+//! slcp_distractors, bernoulli_glm, bernoulli_glm_raw; see [`simfer_mcmc::metropolis`]). sir and
 //! lotka_volterra have none. Every task type is itself a [`Simulator`].
 
 use nalgebra::{DMatrix, DVector};
