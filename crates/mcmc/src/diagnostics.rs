@@ -35,7 +35,7 @@ use crate::error::check_finite;
 pub enum SamplerKind {
     /// [`Metropolis`](crate::Metropolis): adaptive random-walk Metropolis.
     Metropolis,
-    /// The vectorized per-coordinate slice sampler.
+    /// [`SliceSampler`](crate::SliceSampler): the vectorized per-coordinate slice sampler.
     Slice,
 }
 
@@ -79,7 +79,7 @@ pub struct McmcDiagnostics {
     /// 95 % quantile indicators).
     pub ess_tail: Vec<f64>,
     /// The ESS the run had to reach, where it had to reach one (Metropolis: always; slice:
-    /// with a convergence check).
+    /// with a [`ConvergenceCheck`](crate::ConvergenceCheck)).
     pub required_ess: Option<f64>,
     /// Log-density evaluations, initialisation and warm-up included.
     pub evaluations: u64,
