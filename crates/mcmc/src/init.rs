@@ -112,7 +112,6 @@ impl InitStrategy {
     /// points a [`SliceSampler`](crate::SliceSampler) run with this seed starts from.
     ///
     /// # Errors
-    /// As [`initial_states`](Self::initial_states) describes for the sampler:
     /// [`McmcError::InvalidConfig`] for 0 chains or a missing proposal,
     /// [`McmcError::DimensionMismatch`] for a proposal or given points of another
     /// dimension (or number of chains), [`McmcError::NoValidStart`] for a chain without a

@@ -19,7 +19,7 @@
 //! ```
 //!
 //! with `U₁, U₂, U` uniform on [0, 1) and `t` the sweep. Each update leaves the target
-//! invariant (Neal 2003, §4.3), so does a sweep over the coordinates in any order. Per chain
+//! invariant (Neal 2003, §4), and so does a sweep over the coordinates in any order. Per chain
 //! and sweep the coordinates are visited in a fresh random order. During the first
 //! [`SliceSettings::tuning`] (50) sweeps the widths, all [`SliceSettings::init_width`]
 //! (0.01) at first, follow the running mean of the brackets (at `t = 0` the first bracket

@@ -75,8 +75,9 @@ pub trait ReferencePosterior: Send + Sync {
     /// # Errors
     /// Samplers that reject have a budget and fail with
     /// [`BenchmarkError::RejectionBudget`] instead of looping forever; MCMC samplers have a
-    /// budget too and fail with [`BenchmarkError::McmcConvergence`] when their chains do
-    /// not pass the convergence checks within it.
+    /// budget too and fail with [`BenchmarkError::Mcmc`] (an
+    /// [`McmcError::Convergence`](simfer_mcmc::McmcError::Convergence)) when their chains
+    /// do not pass the convergence checks within it.
     fn sample(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, BenchmarkError>;
     /// The posterior mean, where known in closed form.
     fn mean(&self) -> Option<DVector<f64>> {
