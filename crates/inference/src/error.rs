@@ -5,7 +5,7 @@ use simfer_flows::FlowError;
 use simfer_simulators::SimulatorError;
 use simfer_snpe::SnpeError;
 
-use crate::orchestrator::Proposed;
+use crate::sequential::Proposed;
 
 /// Everything that can go wrong in multi-round inference and with a trained posterior.
 #[derive(Debug, thiserror::Error)]

@@ -288,10 +288,17 @@ fn check_simulator(sim: &dyn Simulator) -> Result<(), SimulatorError> {
 ///
 /// ```
 /// use nalgebra::DMatrix;
-/// use simfer_simulators::{SimulationOptions, simulate_batch, tasks::TwoMoons};
+/// use rand::Rng;
+/// use simfer_simulators::{SimulationOptions, SliceSimulator, simulate_batch};
 ///
+/// // x = θ + uniform noise on (0, 1).
+/// let sim = SliceSimulator::new(2, 2, |theta: &[f64], rng: &mut dyn rand::RngCore, out: &mut [f64]| {
+///     for (o, t) in out.iter_mut().zip(theta) {
+///         *o = t + rng.random::<f64>();
+///     }
+/// });
 /// let theta = DMatrix::from_element(2, 100, 0.2);
-/// let sims = simulate_batch(&TwoMoons, &theta, &SimulationOptions::with_seed(1))?;
+/// let sims = simulate_batch(&sim, &theta, &SimulationOptions::with_seed(1))?;
 /// assert_eq!(sims.x.shape(), (2, 100));
 /// assert!(sims.invalid.is_empty());
 /// # Ok::<(), simfer_simulators::SimulatorError>(())

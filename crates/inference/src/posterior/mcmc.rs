@@ -385,4 +385,10 @@ impl<M: PotentialModel> Posterior for McmcPosterior<M> {
     fn clone_boxed(&self) -> Box<dyn Posterior> {
         Box::new(self.clone())
     }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn mcmc_diagnostics(&self) -> Option<McmcDiagnostics> {
+        self.last_diagnostics()
+    }
 }

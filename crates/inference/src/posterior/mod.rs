@@ -79,6 +79,14 @@ pub trait Posterior: Send + Sync + std::fmt::Debug {
     fn map(&self, x: Option<&[f64]>, options: &MapOptions) -> Result<MapEstimate, InferenceError>;
     /// A boxed copy.
     fn clone_boxed(&self) -> Box<dyn Posterior>;
+    /// `self` as [`Any`](std::any::Any), to recover the concrete posterior (e.g. a
+    /// [`DirectPosterior`] for its acceptance rates).
+    fn as_any(&self) -> &dyn std::any::Any;
+    /// The convergence diagnostics of the last MCMC run of this posterior (split-R̂, bulk
+    /// and tail ESS per coordinate), for the posteriors sampled by MCMC.
+    fn mcmc_diagnostics(&self) -> Option<simfer_mcmc::McmcDiagnostics> {
+        None
+    }
 }
 
 impl Clone for Box<dyn Posterior> {
