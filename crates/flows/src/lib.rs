@@ -62,6 +62,7 @@ pub mod estimator;
 #[cfg(feature = "serde")]
 pub mod io;
 pub mod maf;
+pub mod nsf;
 mod passes;
 pub mod standardize;
 
@@ -69,6 +70,7 @@ pub use any::{Estimator, EstimatorConfig, EstimatorKind, EstimatorSettings};
 pub use error::FlowError;
 pub use estimator::{ConditionalDensityEstimator, Gradients, Workspace};
 pub use maf::{Maf, MafConfig};
+pub use nsf::{Nsf, NsfConfig};
 /// The numerical building blocks the estimators are made of.
 pub use simfer_nn as nn;
 pub use simfer_nn::{Activation, Adam, Optimizer, Precision, clip_grad_norm};
