@@ -65,6 +65,8 @@ pub mod maf;
 pub mod nsf;
 mod passes;
 pub mod standardize;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use any::{Estimator, EstimatorConfig, EstimatorKind, EstimatorSettings};
 pub use error::FlowError;

@@ -1,6 +1,7 @@
 //! Integration tests of simfer-flows (one test binary).
 
 mod common;
+mod conformance;
 mod density;
 mod gradients;
 mod io;

@@ -127,6 +127,56 @@ pub enum SimulatorError {
     /// A prior or proposal failed.
     #[error(transparent)]
     Distribution(#[from] DistributionError),
+    /// An external simulator's program could not be started (it does not exist, is not
+    /// executable, or the working directory does not exist).
+    #[error("could not start the external simulator `{command}`: {source}{}", spawn_hint(.source))]
+    ExternalSpawn {
+        /// The command line.
+        command: String,
+        /// Why the operating system refused.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An external simulator's workers failed more times in a row than its `max_restarts`
+    /// allows (without answering a single row in between).
+    #[error(
+        "the external simulator `{command}` failed {failures} times in a row, more than \
+         max_restarts = {max_restarts} allows; the last failure: {last}"
+    )]
+    ExternalFailing {
+        /// The command line.
+        command: String,
+        /// Failures in a row.
+        failures: usize,
+        /// The simulator's restart cap.
+        max_restarts: usize,
+        /// What happened the last time.
+        last: String,
+    },
+    /// An external simulator did not produce the simulation of one θ (only from
+    /// [`Simulator::simulate`](crate::Simulator::simulate); the runner lists such rows in
+    /// [`InvalidReport::failed`](crate::InvalidReport) instead).
+    #[error("the external simulator `{command}` did not simulate this θ: {reason}")]
+    ExternalSimulation {
+        /// The command line.
+        command: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// A hint for the commonest reasons a program does not start.
+fn spawn_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "; expected an executable program: check that it is installed and on PATH (or \
+             give its path), and that the working directory exists"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "; expected an executable program: check its execute permission (chmod +x)"
+        }
+        _ => "",
+    }
 }
 
 /// Checks that every value is finite.

@@ -8,6 +8,10 @@
 //!   becomes an error naming the θ index.
 //! - [`simulate_for_sbi`] draws θ from a proposal (a prior, or later a posterior) and
 //!   simulates; [`check_sbi_inputs`] checks that a prior and a simulator fit together.
+//! - [`external`]: a program in any language as a simulator ([`ExternalSimulator`]), through
+//!   a plain-text batch protocol on the stdin/stdout of long-lived worker processes;
+//!   simulators that take whole batches implement [`Simulator::batch_plan`] and
+//!   [`Simulator::simulate_many`].
 //! - [`tasks`]: linear_gaussian and the ten sbibm tasks, with reference posteriors (in
 //!   closed form, by inversion, or by MCMC on the exact likelihood for slcp(_distractors)
 //!   and bernoulli_glm(_raw): [`mcmc`]); [`task`] finds one by name.
@@ -32,6 +36,7 @@
 //! ```
 
 mod error;
+pub mod external;
 pub mod mcmc;
 mod runner;
 mod simulator;
@@ -39,10 +44,13 @@ mod special;
 pub mod tasks;
 
 pub use error::SimulatorError;
+pub use external::{ExternalSimulator, ExternalSimulatorBuilder};
 pub use mcmc::{McmcDiagnostics, McmcSettings};
 pub use runner::{
     InvalidReport, SimulationOptions, Simulations, check_sbi_inputs, simulate_batch,
     simulate_for_sbi,
 };
-pub use simulator::{FnSimulator, Simulator, SliceSimulator, check_lengths};
+pub use simulator::{
+    BatchPlan, FnSimulator, SimulationChunk, Simulator, SliceSimulator, check_chunk, check_lengths,
+};
 pub use tasks::{ReferencePosterior, Task, task, task_names};

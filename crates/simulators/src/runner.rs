@@ -11,7 +11,7 @@ use nalgebra::DMatrix;
 use rayon::prelude::*;
 use simfer_distributions::{Prior, Proposal, derive_rng};
 
-use crate::{Simulator, SimulatorError};
+use crate::{BatchPlan, SimulationChunk, Simulator, SimulatorError};
 
 /// Options of [`simulate_batch`] and [`simulate_for_sbi`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +63,11 @@ impl SimulationOptions {
 /// Indices are simulation indices, i.e. columns of θ and x (the reference library's
 /// rows). A simulation with any NaN is in `nan_rows`; one with ±∞ but no NaN is in
 /// `inf_rows`, so the two lists are disjoint. Both are sorted.
+///
+/// A batch simulator (an [`ExternalSimulator`](crate::external::ExternalSimulator)) can
+/// also fail to produce a simulation at all: a worker that crashed, hung or wrote something
+/// that is not an answer. Such a simulation has x = NaN, so it is in `nan_rows` too, and is
+/// listed in `failed` with the reason.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InvalidReport {
     /// Simulations with at least one NaN.
@@ -71,6 +76,9 @@ pub struct InvalidReport {
     pub inf_rows: Vec<usize>,
     /// The number of simulations examined.
     pub total: usize,
+    /// Simulations the simulator failed to produce, with a short reason each, sorted by
+    /// index (a subset of `nan_rows`). Always empty for a per-θ simulator.
+    pub failed: Vec<(usize, String)>,
 }
 
 impl InvalidReport {
@@ -100,6 +108,11 @@ impl InvalidReport {
         self.inf_rows.len()
     }
 
+    /// Number of simulations the simulator failed to produce (see [`failed`](Self::failed)).
+    pub fn num_failed(&self) -> usize {
+        self.failed.len()
+    }
+
     /// Number of invalid simulations.
     pub fn num_invalid(&self) -> usize {
         self.nan_rows.len() + self.inf_rows.len()
@@ -120,7 +133,9 @@ impl InvalidReport {
 
 impl fmt::Display for InvalidReport {
     /// `Found 2 NaN simulations and 1 Inf simulations (of 1000), at indices [3, 17, 40]`
-    /// (at most 10 indices listed).
+    /// (at most 10 indices listed), followed, when simulations failed, by
+    /// `; 2 failed in the simulator: #17 the simulator reported: diverged | #40 …` (at most 5
+    /// listed).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -134,6 +149,21 @@ impl fmt::Display for InvalidReport {
             let shown: Vec<String> = all.iter().take(10).map(usize::to_string).collect();
             let more = if all.len() > 10 { ", …" } else { "" };
             write!(f, ", at indices [{}{more}]", shown.join(", "))?;
+        }
+        if !self.failed.is_empty() {
+            let shown: Vec<String> = self
+                .failed
+                .iter()
+                .take(5)
+                .map(|(i, why)| format!("#{i} {why}"))
+                .collect();
+            let more = if self.failed.len() > 5 { " | …" } else { "" };
+            write!(
+                f,
+                "; {} failed in the simulator: {}{more}",
+                self.failed.len(),
+                shown.join(" | ")
+            )?;
         }
         Ok(())
     }
@@ -202,8 +232,8 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs one simulation, turning errors and panics into errors that name index `i`.
-pub(crate) fn run_one(
-    sim: &dyn Simulator,
+pub(crate) fn run_one<S: Simulator + ?Sized>(
+    sim: &S,
     index: usize,
     theta: &[f64],
     rng: &mut dyn rand::RngCore,
@@ -242,6 +272,14 @@ fn check_simulator(sim: &dyn Simulator) -> Result<(), SimulatorError> {
 /// result is bit-identical for any number of threads. Simulations with NaN/±∞ are kept and
 /// listed in [`Simulations::invalid`].
 ///
+/// A simulator with a [`BatchPlan`] ([`Simulator::batch_plan`], e.g. an
+/// [`ExternalSimulator`](crate::external::ExternalSimulator)) is instead handed contiguous
+/// chunks of at most `batch_size` θ's through [`Simulator::simulate_many`] from at most
+/// `concurrency` threads of its own (not the rayon pool); the chunk is also at most
+/// `⌈n / concurrency⌉`, so that every worker has work. Rows it failed to produce are NaN and
+/// listed in [`InvalidReport::failed`]. Each row still has its own stream, so neither the
+/// chunking nor the number of workers changes the result.
+///
 /// # Errors
 /// θ of the wrong dimension, a simulator with a zero dimension, and a simulation that
 /// returns an error or panics: the error names the lowest such θ index and θ itself (the
@@ -272,7 +310,13 @@ pub fn simulate_batch(
         });
     }
     let mut x = DMatrix::zeros(xd, n);
-    if n > 0 {
+    let mut failed = Vec::new();
+    if let (true, Some(plan)) = (n > 0, sim.batch_plan()) {
+        let pb = progress_bar(n, opts.progress);
+        let result = simulate_chunks(sim, plan, theta, &mut x, opts, &pb);
+        pb.finish_and_clear();
+        failed = result?;
+    } else if n > 0 {
         let pb = progress_bar(n, opts.progress);
         // Chunks only group work for scheduling and progress; every simulation still has its
         // own stream, so the chunk size does not change the result.
@@ -311,12 +355,123 @@ pub fn simulate_batch(
             return Err(e);
         }
     }
-    let invalid = InvalidReport::from_columns(&x);
+    let mut invalid = InvalidReport::from_columns(&x);
+    invalid.failed = failed;
     Ok(Simulations {
         theta: theta.clone(),
         x,
         invalid,
     })
+}
+
+/// The batch path of [`simulate_batch`]: chunks of at most `plan.batch_size` θ's, taken in
+/// order by at most `plan.concurrency` threads (this one and scoped ones). Returns the
+/// failed rows, sorted, after setting their x to NaN.
+fn simulate_chunks(
+    sim: &dyn Simulator,
+    plan: BatchPlan,
+    theta: &DMatrix<f64>,
+    x: &mut DMatrix<f64>,
+    opts: &SimulationOptions,
+    pb: &ProgressBar,
+) -> Result<Vec<(usize, String)>, SimulatorError> {
+    let (td, xd, n) = (sim.theta_dim(), sim.x_dim(), theta.ncols());
+    let concurrency = plan.concurrency.max(1);
+    let size = plan.batch_size.clamp(1, n.div_ceil(concurrency).max(1));
+    let threads = concurrency.min(n.div_ceil(size));
+    let thetas = theta.as_slice();
+    let jobs = Mutex::new(x.as_mut_slice().chunks_mut(xd * size).enumerate());
+    let lowest_failure = AtomicUsize::new(usize::MAX);
+    let errors: Mutex<Vec<(usize, SimulatorError)>> = Mutex::new(Vec::new());
+    let failed: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
+    let work = || {
+        loop {
+            let next = match jobs.lock() {
+                Ok(mut it) => it.next(),
+                Err(_) => None,
+            };
+            let Some((c, out)) = next else { break };
+            let first = c * size;
+            // Chunks are taken in order, so every chunk before a failure has been taken.
+            if first > lowest_failure.load(Ordering::Relaxed) {
+                break;
+            }
+            let m = out.len() / xd;
+            let stream = opts.stream_offset.wrapping_add(first as u64);
+            let rows = &thetas[first * td..(first + m) * td];
+            let result =
+                SimulationChunk::new(rows, td, first, opts.seed, stream).and_then(|chunk| {
+                    let mut rows_failed = Vec::new();
+                    match catch_unwind(AssertUnwindSafe(|| {
+                        sim.simulate_many(&chunk, out, &mut rows_failed)
+                    })) {
+                        Ok(Ok(())) => Ok(rows_failed),
+                        Ok(Err(e)) => Err(e),
+                        Err(payload) => Err(SimulatorError::Panicked {
+                            index: first,
+                            theta: chunk.theta(0).to_vec(),
+                            message: format!(
+                                "{} (in simulate_many of simulations {first}..{})",
+                                panic_message(payload.as_ref()),
+                                first + m
+                            ),
+                        }),
+                    }
+                });
+            match result {
+                Ok(rows_failed) => {
+                    let mut kept = Vec::with_capacity(rows_failed.len());
+                    for (i, why) in rows_failed {
+                        if !(first..first + m).contains(&i) {
+                            lowest_failure.fetch_min(first, Ordering::Relaxed);
+                            if let Ok(mut e) = errors.lock() {
+                                e.push((
+                                    first,
+                                    SimulatorError::InvalidArgument(format!(
+                                        "simulate_many of simulations {first}..{} reported \
+                                         simulation {i} as failed, outside its chunk",
+                                        first + m
+                                    )),
+                                ));
+                            }
+                            break;
+                        }
+                        out[(i - first) * xd..(i - first + 1) * xd].fill(f64::NAN);
+                        kept.push((i, why));
+                    }
+                    if let Ok(mut f) = failed.lock() {
+                        f.extend(kept);
+                    }
+                }
+                Err(e) => {
+                    lowest_failure.fetch_min(first, Ordering::Relaxed);
+                    if let Ok(mut errs) = errors.lock() {
+                        errs.push((first, e));
+                    }
+                }
+            }
+            pb.inc(m as u64);
+        }
+    };
+    std::thread::scope(|s| {
+        // If the OS refuses a thread, the ones that started (this one at least) do the work.
+        for _ in 1..threads {
+            let _ = std::thread::Builder::new().spawn_scoped(s, work);
+        }
+        work();
+    });
+    let errors = errors
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, e)) = errors.into_iter().min_by_key(|(i, _)| *i) {
+        return Err(e);
+    }
+    let mut failed = failed
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    failed.sort_by_key(|(i, _)| *i);
+    failed.dedup_by_key(|(i, _)| *i);
+    Ok(failed)
 }
 
 /// Draws `n` θ's from `proposal`, then simulates them with [`simulate_batch`].

@@ -3,8 +3,116 @@
 use std::sync::Arc;
 
 use rand::RngCore;
+use simfer_distributions::{SeededRng, derive_rng};
 
 use crate::SimulatorError;
+
+/// How the runner hands work to a batch simulator: see [`Simulator::batch_plan`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchPlan {
+    /// The largest number of θ's in one call of [`Simulator::simulate_many`] (at least 1).
+    pub batch_size: usize,
+    /// The largest number of calls of [`Simulator::simulate_many`] that run at once (at
+    /// least 1), e.g. the number of worker processes.
+    pub concurrency: usize,
+}
+
+/// A contiguous run of simulations of a batch, handed to [`Simulator::simulate_many`].
+///
+/// Row `k` is simulation [`index(k)`](Self::index) of the batch (a column of θ and x); it
+/// draws only from [`rng(k)`](Self::rng) `= derive_rng(seed, stream(k))`, the generator the
+/// runner gives that simulation whatever the chunking, so a chunk simulated row by row gives
+/// the same result as [`Simulator::simulate`] with that generator.
+#[derive(Clone, Copy, Debug)]
+pub struct SimulationChunk<'a> {
+    theta: &'a [f64],
+    theta_dim: usize,
+    first_index: usize,
+    seed: u64,
+    first_stream: u64,
+}
+
+impl<'a> SimulationChunk<'a> {
+    /// A chunk of `theta.len() / theta_dim` θ's stored one after another (column-major, as
+    /// in a `theta_dim × m` `DMatrix`), the first being simulation `first_index`, whose random
+    /// stream is `first_stream` (streams then follow consecutively).
+    ///
+    /// # Errors
+    /// [`SimulatorError::InvalidArgument`] if `theta_dim` is 0 or does not divide
+    /// `theta.len()`.
+    pub fn new(
+        theta: &'a [f64],
+        theta_dim: usize,
+        first_index: usize,
+        seed: u64,
+        first_stream: u64,
+    ) -> Result<Self, SimulatorError> {
+        if theta_dim == 0 || theta.len() % theta_dim != 0 {
+            return Err(SimulatorError::InvalidArgument(format!(
+                "a chunk of {} values cannot hold θ's of dimension {theta_dim}",
+                theta.len()
+            )));
+        }
+        Ok(Self {
+            theta,
+            theta_dim,
+            first_index,
+            seed,
+            first_stream,
+        })
+    }
+
+    /// Number of θ's in the chunk.
+    pub fn len(&self) -> usize {
+        self.theta.len() / self.theta_dim
+    }
+
+    /// Whether the chunk is empty.
+    pub fn is_empty(&self) -> bool {
+        self.theta.is_empty()
+    }
+
+    /// Dimension of each θ.
+    pub fn theta_dim(&self) -> usize {
+        self.theta_dim
+    }
+
+    /// All θ's, one after another (`theta_dim × len`, column-major).
+    pub fn thetas(&self) -> &'a [f64] {
+        self.theta
+    }
+
+    /// θ of row `k`.
+    ///
+    /// # Panics
+    /// If `k >= len()`.
+    pub fn theta(&self, k: usize) -> &'a [f64] {
+        &self.theta[k * self.theta_dim..(k + 1) * self.theta_dim]
+    }
+
+    /// The simulation index (column of the batch) of row `k`.
+    pub fn index(&self, k: usize) -> usize {
+        self.first_index + k
+    }
+
+    /// The random stream of row `k`: `first_stream + k` (wrapping).
+    pub fn stream(&self, k: usize) -> u64 {
+        self.first_stream.wrapping_add(k as u64)
+    }
+
+    /// The generator of row `k`: `derive_rng(seed, stream(k))`.
+    pub fn rng(&self, k: usize) -> SeededRng {
+        derive_rng(self.seed, self.stream(k))
+    }
+
+    /// The seed of row `k` for a simulator that seeds itself (an external process): the
+    /// first `u64` of [`rng(k)`](Self::rng), which is also what
+    /// [`ExternalSimulator`](crate::external::ExternalSimulator) takes from the generator it
+    /// is given in [`Simulator::simulate`].
+    pub fn row_seed(&self, k: usize) -> u64 {
+        self.rng(k).next_u64()
+    }
+}
 
 /// A stochastic simulator `x ~ p(x | θ)`.
 ///
@@ -15,6 +123,11 @@ use crate::SimulatorError;
 ///
 /// `Box<S>`, `Arc<S>` and `&S` are simulators when `S` is, and so are closures through
 /// [`FnSimulator`] and [`SliceSimulator`].
+///
+/// A simulator that is better called with many θ's at once (a process, a vectorized or GPU
+/// model) also returns a [`BatchPlan`] from [`batch_plan`](Self::batch_plan) and implements
+/// [`simulate_many`](Self::simulate_many); the runner then hands it whole chunks. Both have
+/// defaults, so a per-θ simulator implements neither.
 pub trait Simulator: Send + Sync {
     /// Dimension of θ.
     fn theta_dim(&self) -> usize;
@@ -31,6 +144,71 @@ pub trait Simulator: Send + Sync {
         rng: &mut dyn RngCore,
         out: &mut [f64],
     ) -> Result<(), SimulatorError>;
+
+    /// `None` (the default): the runner calls [`simulate`](Self::simulate) once per θ on
+    /// the rayon pool. `Some(plan)`: the runner hands the simulator whole chunks through
+    /// [`simulate_many`](Self::simulate_many), of at most `plan.batch_size` θ's, from at most
+    /// `plan.concurrency` threads at once (an external process, a vectorized or GPU
+    /// simulator).
+    fn batch_plan(&self) -> Option<BatchPlan> {
+        None
+    }
+
+    /// Simulates every row of `chunk` into `out` (`x_dim × chunk.len()`, column-major: row
+    /// `k` writes `out[k·x_dim..(k + 1)·x_dim]`), row `k` drawing only from `chunk.rng(k)`
+    /// (or, for a simulator that seeds itself, from `chunk.row_seed(k)`).
+    ///
+    /// A row that the simulator could not produce (a crashed or hung worker, an output that
+    /// cannot be parsed) is pushed onto `failed` as `(chunk.index(k), reason)`; the runner
+    /// sets its x to NaN and lists it in [`InvalidReport::failed`](crate::InvalidReport).
+    /// The default calls [`simulate`](Self::simulate) row by row with `chunk.rng(k)`, so its
+    /// result is the same as the per-θ runner's.
+    ///
+    /// # Errors
+    /// An error ends the whole batch: lengths that do not fit, and for the default, the
+    /// first row whose `simulate` fails or panics (as [`SimulatorError::Simulation`] or
+    /// [`SimulatorError::Panicked`] naming its index).
+    fn simulate_many(
+        &self,
+        chunk: &SimulationChunk<'_>,
+        out: &mut [f64],
+        failed: &mut Vec<(usize, String)>,
+    ) -> Result<(), SimulatorError> {
+        let _ = failed;
+        check_chunk(self, chunk, out)?;
+        let xd = self.x_dim();
+        for (k, row) in out.chunks_mut(xd).enumerate() {
+            let mut rng = chunk.rng(k);
+            crate::runner::run_one(self, chunk.index(k), chunk.theta(k), &mut rng, row)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks a chunk's θ dimension and the length of its output slice against a simulator's
+/// dimensions.
+///
+/// # Errors
+/// [`SimulatorError::ThetaDimension`] or [`SimulatorError::DimensionMismatch`].
+pub fn check_chunk<S: Simulator + ?Sized>(
+    sim: &S,
+    chunk: &SimulationChunk<'_>,
+    out: &[f64],
+) -> Result<(), SimulatorError> {
+    if chunk.theta_dim() != sim.theta_dim() {
+        return Err(SimulatorError::ThetaDimension {
+            expected: sim.theta_dim(),
+            found: chunk.theta_dim(),
+        });
+    }
+    if out.len() != sim.x_dim() * chunk.len() {
+        return Err(SimulatorError::DimensionMismatch {
+            what: "length of the output slice (x_dim × rows of the chunk)",
+            expected: sim.x_dim() * chunk.len(),
+            found: out.len(),
+        });
+    }
+    Ok(())
 }
 
 /// Checks the lengths of θ and of the output slice against a simulator's dimensions.
@@ -74,6 +252,17 @@ macro_rules! forward_simulator {
                 out: &mut [f64],
             ) -> Result<(), SimulatorError> {
                 (**self).simulate(theta, rng, out)
+            }
+            fn batch_plan(&self) -> Option<BatchPlan> {
+                (**self).batch_plan()
+            }
+            fn simulate_many(
+                &self,
+                chunk: &SimulationChunk<'_>,
+                out: &mut [f64],
+                failed: &mut Vec<(usize, String)>,
+            ) -> Result<(), SimulatorError> {
+                (**self).simulate_many(chunk, out, failed)
             }
         }
     )*};

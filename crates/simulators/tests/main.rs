@@ -3,6 +3,8 @@
 
 #[path = "main/common.rs"]
 mod common;
+#[path = "main/external.rs"]
+mod external;
 #[path = "main/gaussian_tasks.rs"]
 mod gaussian_tasks;
 #[path = "main/glm_and_slcp.rs"]
