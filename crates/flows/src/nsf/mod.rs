@@ -24,7 +24,10 @@
 //! `ContextSplineMap`, an MLP of the context alone, `C → H → (H → H) × n_h → 3K − 1` with
 //! ReLU, whose `n_h` hidden layers share one weight (as the reference builds them by list
 //! repetition); there is no LU layer. The result is `T` stacked context-conditioned 1-D
-//! splines.
+//! splines. Each maps `[−B, B]` onto itself, so in one dimension the flow keeps the base
+//! distribution's mass outside `±B` (in standardized coordinates; 0.27 % for `B = 3`) where
+//! it is: a conditional much narrower than the data's spread gets light but long
+//! standard-normal tails (the reference behaves the same).
 //!
 //! Parameters, per transform: the conditioner's ([`ResidualNet`] or [`Mlp`] layout), then
 //! the LU layer's ([`LuLayout`]: bias, lower, upper, unconstrained diagonal). With the
