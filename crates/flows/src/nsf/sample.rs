@@ -117,6 +117,7 @@ impl Nsf {
             let mut ld = vec![0.0; mp_max];
             let mut wn = vec![0.0; cfg.num_bins * mp_max];
             let mut hn = vec![0.0; cfg.num_bins * mp_max];
+            let mut loc = vec![0.0; spline::LOCALS * mp_max];
             let mut acts = Vec::new();
             for (i, layer) in self.layers.iter().enumerate().rev() {
                 if let Some(lu) = &layer.lu {
@@ -159,6 +160,7 @@ impl Nsf {
                     mp,
                     &mut wn[..cfg.num_bins * mp],
                     &mut hn[..cfg.num_bins * mp],
+                    &mut loc[..spline::LOCALS * mp],
                     &mut uo[..mp],
                     &mut ld[..mp],
                 );

@@ -23,10 +23,11 @@
 //! `g = d_k + d_{k+1} − 2Δ`, `a = r g + h (Δ − d_k)`, `b = h d_k − r g`, `c = −Δ r`
 //! by the stable root `ξ = 2c / (−b − √(b² − 4ac))`.
 //!
-//! Layout: the element-major blocks ("structure of arrays") of [`LANES`] elements: row
-//! `p` of a block array with stride `mp` (a multiple of [`LANES`]) holds value `p` of
-//! every element, so each step is one vectorizable pass over the lanes with no branch
-//! per element (selects instead).
+//! Layout: element-major rows ("structure of arrays"): row `p` of an array with stride
+//! `mp` (the number of elements padded to a multiple of [`LANES`]) holds value `p` of
+//! every element. The kernels work on blocks of elements that keep their scratch rows in
+//! the L1 cache, each step one vectorizable pass over the block with no branch per
+//! element (selects instead).
 
 use simfer_nn::Real;
 use simfer_nn::fastmath::simd_dispatch;
@@ -110,128 +111,186 @@ impl<T: Real> Shape<T> {
     }
 }
 
-type Lanes<T> = [T; LANES];
+/// Elements per block of the kernels: the scratch rows of a block stay in the L1 cache.
+const BLOCK: usize = 64;
+/// Scratch rows of a block: running sums, left and right knots and derivatives, the
+/// clamped inputs, and the per-bin gradients.
+const SCRATCH: usize = 12;
 
+/// `out[p][e] = softmax_p(scale · raw[row0 + p][e])` over `p < k` for the elements
+/// `b .. b + bl`; `mx` and `sum` (`bl` each) are scratch.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn at<T>(s: &[T], i: usize) -> &Lanes<T> {
-    match s[i..i + LANES].try_into() {
-        Ok(a) => a,
-        Err(_) => unreachable!("a slice of LANES elements"),
-    }
-}
-
-#[inline(always)]
-fn at_mut<T>(s: &mut [T], i: usize) -> &mut Lanes<T> {
-    match (&mut s[i..i + LANES]).try_into() {
-        Ok(a) => a,
-        Err(_) => unreachable!("a slice of LANES elements"),
-    }
-}
-
-/// `out[p] = softmax_p(scale · raw[row0 + p])` over `p < k`, for the block at `b`.
-#[inline(always)]
-fn softmax_block<T: Real>(
+fn softmax_rows<T: Real>(
     raw: &[T],
     row0: usize,
     k: usize,
     mp: usize,
     b: usize,
+    bl: usize,
     scale: T,
     out: &mut [T],
+    mx: &mut [T],
+    sum: &mut [T],
 ) {
-    let mut mx = [T::of(f64::NEG_INFINITY); LANES];
-    for p in 0..k {
-        let r = at(raw, (row0 + p) * mp + b);
-        for l in 0..LANES {
-            mx[l] = if r[l] > mx[l] { r[l] } else { mx[l] };
+    let (mx, sum) = (&mut mx[..bl], &mut sum[..bl]);
+    mx.copy_from_slice(&raw[row0 * mp + b..][..bl]);
+    for p in 1..k {
+        let r = &raw[(row0 + p) * mp + b..][..bl];
+        for (m, v) in mx.iter_mut().zip(r) {
+            *m = if *v > *m { *v } else { *m };
         }
     }
-    let mut sum = [T::of(0.0); LANES];
+    sum.fill(T::of(0.0));
     for p in 0..k {
-        let r = at(raw, (row0 + p) * mp + b);
-        let o = at_mut(out, p * mp + b);
-        for l in 0..LANES {
-            let e = (scale * (r[l] - mx[l])).fast_exp();
-            o[l] = e;
-            sum[l] += e;
+        let r = &raw[(row0 + p) * mp + b..][..bl];
+        let o = &mut out[p * mp + b..][..bl];
+        for (((o, v), m), s) in o.iter_mut().zip(r).zip(mx.iter()).zip(sum.iter_mut()) {
+            let e = (scale * (*v - *m)).fast_exp();
+            *o = e;
+            *s += e;
         }
     }
     let one = T::of(1.0);
-    let inv: Lanes<T> = std::array::from_fn(|l| one / sum[l]);
+    for s in sum.iter_mut() {
+        *s = one / *s;
+    }
     for p in 0..k {
-        let o = at_mut(out, p * mp + b);
-        for l in 0..LANES {
-            o[l] *= inv[l];
+        let o = &mut out[p * mp + b..][..bl];
+        for (o, s) in o.iter_mut().zip(sum.iter()) {
+            *o *= *s;
         }
     }
 }
 
-/// The knots of bin `k` of each lane, found on the `X` knots (`on_heights = false`) or on
-/// the `Y` knots, for the clamped values `vc`: writes `X_k, w, Y_k, h, d_k, d_{k+1}, k`
-/// into `sel`.
+/// `vc = v` clamped to `[−B, B]`.
+#[inline(always)]
+fn clamp_rows<T: Real>(sh: &Shape<T>, v: &[T], vc: &mut [T]) {
+    let (lo, hi) = (-sh.bound, sh.bound);
+    for (c, x) in vc.iter_mut().zip(v) {
+        let a = if *x < lo { lo } else { *x };
+        *c = if a > hi { hi } else { a };
+    }
+}
+
+/// Whether `x` is in `[−B, B]` (the spline acts on it; outside, the identity).
+#[inline(always)]
+fn inside<T: Real>(sh: &Shape<T>, x: T) -> bool {
+    (x >= -sh.bound) & (x <= sh.bound)
+}
+
+/// The bin of each clamped value `vc` (elements `b .. b + bl`), found on the `X` knots or
+/// (`ON_HEIGHTS`) on the `Y` knots: writes `X_k, w, Y_k, h, d_k, d_{k+1}, k` into the
+/// [`LOCALS`] rows of `loc` (stride `mp`).
+///
+/// The bin is counted, `k = #{p ∈ 1..K−1 : X_p ≤ v}` (the reference's `searchsorted`), in a
+/// first pass; a second pass recomputes the knots and adds up `[k = p]·value` (a select
+/// against zero, which vectorizes, where picking between two loaded values would not).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn select_bin<T: Real>(
+fn select_bin<T: Real, const ON_HEIGHTS: bool>(
     sh: &Shape<T>,
     raw: &[T],
     wn: &[T],
     hn: &[T],
     mp: usize,
     b: usize,
-    vc: &Lanes<T>,
-    on_heights: bool,
-    sel: &mut [Lanes<T>; LOCALS],
+    bl: usize,
+    vc: &[T],
+    loc: &mut [T],
 ) {
     let k = sh.bins;
-    let zero = T::of(0.0);
-    let mut sx = [zero; LANES];
-    let mut sy = [zero; LANES];
-    let mut xl = [-sh.bound; LANES];
-    let mut yl = [-sh.bound; LANES];
-    let mut dl = [sh.edge_derivative; LANES];
-    for p in 0..k {
-        let mut xr = [sh.bound; LANES];
-        let mut yr = [sh.bound; LANES];
-        let mut dr = [sh.edge_derivative; LANES];
-        if p + 1 < k {
-            let (w, h) = (at(wn, p * mp + b), at(hn, p * mp + b));
-            let c = at(raw, (2 * k + p) * mp + b);
-            for l in 0..LANES {
-                sx[l] += sh.min_width + sh.width_mult * w[l];
-                sy[l] += sh.min_height + sh.height_mult * h[l];
-                xr[l] = sh.two_bound * sx[l] - sh.bound;
-                yr[l] = sh.two_bound * sy[l] - sh.bound;
-                dr[l] = sh.min_derivative + c[l].fast_softplus();
-            }
+    let (zero, one) = (T::of(0.0), T::of(1.0));
+    let mut sx = [zero; BLOCK];
+    let mut bin = [zero; BLOCK];
+    let (sx, bin, vc) = (&mut sx[..bl], &mut bin[..bl], &vc[..bl]);
+    let (norm, min, mult) = if ON_HEIGHTS {
+        (hn, sh.min_height, sh.height_mult)
+    } else {
+        (wn, sh.min_width, sh.width_mult)
+    };
+    for p in 0..k - 1 {
+        let w = &norm[p * mp + b..][..bl];
+        for e in 0..bl {
+            sx[e] += min + mult * w[e];
+            let knot = sh.two_bound * sx[e] - sh.bound;
+            bin[e] += if knot <= vc[e] { one } else { zero };
         }
+    }
+    let mut sy = [zero; BLOCK];
+    let mut xl = [-sh.bound; BLOCK];
+    let mut yl = [-sh.bound; BLOCK];
+    let mut dl = [sh.edge_derivative; BLOCK];
+    let (sy, xl, yl, dl) = (&mut sy[..bl], &mut xl[..bl], &mut yl[..bl], &mut dl[..bl]);
+    sx.fill(zero);
+    let (l_xk, r) = loc.split_at_mut(mp);
+    let (l_w, r) = r.split_at_mut(mp);
+    let (l_yk, r) = r.split_at_mut(mp);
+    let (l_h, r) = r.split_at_mut(mp);
+    let (l_d0, r) = r.split_at_mut(mp);
+    let (l_d1, l_bin) = r.split_at_mut(mp);
+    let (s_xk, s_w, s_yk, s_h) = (
+        &mut l_xk[b..b + bl],
+        &mut l_w[b..b + bl],
+        &mut l_yk[b..b + bl],
+        &mut l_h[b..b + bl],
+    );
+    let (s_d0, s_d1) = (&mut l_d0[b..b + bl], &mut l_d1[b..b + bl]);
+    for v in [
+        &mut *s_xk, &mut *s_w, &mut *s_yk, &mut *s_h, &mut *s_d0, &mut *s_d1,
+    ] {
+        v.fill(zero);
+    }
+    l_bin[b..b + bl].copy_from_slice(bin);
+    // Bin p's selected values: its left knots and derivative, its width, height and
+    // right derivative; `select` adds them where the bin is p.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn select<T: Real>(take: bool, xl: T, yl: T, dl: T, xr: T, yr: T, dr: T, out: [&mut T; 6]) {
+        let zero = T::of(0.0);
+        let vals = [xl, xr - xl, yl, yr - yl, dl, dr];
+        for (o, v) in out.into_iter().zip(vals) {
+            *o += if take { v } else { zero };
+        }
+    }
+    for p in 0..k - 1 {
         let pf = T::of(p as f64);
-        let first = p == 0;
-        for l in 0..LANES {
-            let knot = if on_heights { yl[l] } else { xl[l] };
-            let take = first | (knot <= vc[l]);
-            let vals = [xl[l], xr[l] - xl[l], yl[l], yr[l] - yl[l], dl[l], dr[l], pf];
-            for (s, v) in sel.iter_mut().zip(vals) {
-                s[l] = if take { v } else { s[l] };
-            }
-            xl[l] = xr[l];
-            yl[l] = yr[l];
-            dl[l] = dr[l];
+        let w = &wn[p * mp + b..][..bl];
+        let h = &hn[p * mp + b..][..bl];
+        let c = &raw[(2 * k + p) * mp + b..][..bl];
+        for e in 0..bl {
+            sx[e] += sh.min_width + sh.width_mult * w[e];
+            sy[e] += sh.min_height + sh.height_mult * h[e];
+            let xr = sh.two_bound * sx[e] - sh.bound;
+            let yr = sh.two_bound * sy[e] - sh.bound;
+            let dr = sh.min_derivative + c[e].fast_softplus();
+            let out = [
+                &mut s_xk[e],
+                &mut s_w[e],
+                &mut s_yk[e],
+                &mut s_h[e],
+                &mut s_d0[e],
+                &mut s_d1[e],
+            ];
+            select(bin[e] == pf, xl[e], yl[e], dl[e], xr, yr, dr, out);
+            xl[e] = xr;
+            yl[e] = yr;
+            dl[e] = dr;
         }
     }
-}
-
-/// `v` clamped to `[−B, B]`, and whether it was inside.
-#[inline(always)]
-fn clamp_block<T: Real>(sh: &Shape<T>, v: &Lanes<T>) -> (Lanes<T>, [bool; LANES]) {
-    let (lo, hi) = (-sh.bound, sh.bound);
-    let mut vc = *v;
-    let mut inside = [false; LANES];
-    for l in 0..LANES {
-        inside[l] = (v[l] >= lo) & (v[l] <= hi);
-        let c = if v[l] < lo { lo } else { v[l] };
-        vc[l] = if c > hi { hi } else { c };
+    let pf = T::of((k - 1) as f64);
+    for e in 0..bl {
+        let out = [
+            &mut s_xk[e],
+            &mut s_w[e],
+            &mut s_yk[e],
+            &mut s_h[e],
+            &mut s_d0[e],
+            &mut s_d1[e],
+        ];
+        let (b_, d_) = (sh.bound, sh.edge_derivative);
+        select(bin[e] == pf, xl[e], yl[e], dl[e], b_, b_, d_, out);
     }
-    (vc, inside)
 }
 
 simd_dispatch!(
@@ -260,39 +319,36 @@ fn forward_g<T: Real>(
     debug_assert_eq!(mp % LANES, 0);
     let k = sh.bins;
     let (zero, one, two) = (T::of(0.0), T::of(1.0), T::of(2.0));
-    for b in (0..mp).step_by(LANES) {
-        softmax_block(raw, 0, k, mp, b, sh.scale, wn);
-        softmax_block(raw, k, k, mp, b, sh.scale, hn);
-        let vb = at(v, b);
-        let (vc, inside) = clamp_block(sh, vb);
-        let mut sel = [[zero; LANES]; LOCALS];
-        select_bin(sh, raw, wn, hn, mp, b, &vc, false, &mut sel);
-        let yo = at_mut(y, b);
-        let mut arg = [zero; LANES];
-        for l in 0..LANES {
-            let (xk, w, yk, h, d0, d1) = (
-                sel[XK][l], sel[W][l], sel[YK][l], sel[HK][l], sel[D0][l], sel[D1][l],
-            );
-            let xi = (vc[l] - xk) / w;
-            let delta = h / w;
+    let mut buf = [zero; SCRATCH * BLOCK];
+    for b in (0..mp).step_by(BLOCK) {
+        let bl = BLOCK.min(mp - b);
+        let (vc, rest) = buf.split_at_mut(BLOCK);
+        let (mx, rest) = rest.split_at_mut(BLOCK);
+        let sum = &mut rest[..BLOCK];
+        softmax_rows(raw, 0, k, mp, b, bl, sh.scale, wn, mx, sum);
+        softmax_rows(raw, k, k, mp, b, bl, sh.scale, hn, mx, sum);
+        let vb = &v[b..b + bl];
+        let vc = &mut vc[..bl];
+        clamp_rows(sh, vb, vc);
+        select_bin::<T, false>(sh, raw, wn, hn, mp, b, bl, vc, loc);
+        let l = |r: usize| &loc[r * mp + b..][..bl];
+        let (xk, w, yk, h, d0, d1) = (l(XK), l(W), l(YK), l(HK), l(D0), l(D1));
+        let (yo, lo) = (&mut y[b..b + bl], &mut ld[b..b + bl]);
+        for e in 0..bl {
+            let xi = (vc[e] - xk[e]) / w[e];
+            let delta = h[e] / w[e];
             let omx = one - xi;
             let tau = xi * omx;
-            let den = delta + (d0 + d1 - two * delta) * tau;
+            let den = delta + (d0[e] + d1[e] - two * delta) * tau;
             let inv = one / den;
-            let num = delta * xi * xi + d0 * tau;
-            let out = yk + h * num * inv;
-            yo[l] = if inside[l] { out } else { vb[l] };
-            let m = d1 * xi * xi + two * delta * tau + d0 * omx * omx;
-            // ln y' = ln(Δ² m / den²), finite for the clamped values; masked below.
-            arg[l] = delta * delta * m * inv * inv;
-        }
-        let lo = at_mut(ld, b);
-        for l in 0..LANES {
-            let lv = arg[l].fast_ln();
-            lo[l] = if inside[l] { lv } else { zero };
-        }
-        for (r, s) in sel.iter().enumerate() {
-            *at_mut(loc, r * mp + b) = *s;
+            let num = delta * xi * xi + d0[e] * tau;
+            let out = yk[e] + h[e] * num * inv;
+            let m = d1[e] * xi * xi + two * delta * tau + d0[e] * omx * omx;
+            // ln y' = ln(Δ² m / den²), finite for the clamped values.
+            let lv = (delta * delta * m * inv * inv).fast_ln();
+            let ins = inside(sh, vb[e]);
+            yo[e] = if ins { out } else { vb[e] };
+            lo[e] = if ins { lv } else { zero };
         }
     }
 }
@@ -304,6 +360,63 @@ simd_dispatch!(
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn backward<T: Real>(sh: &Shape<T>, raw: &[T], v: &[T], mp: usize, wn: &[T], hn: &[T], loc: &[T], gy: &[T], wl: &[T], g_raw: &mut [T], gv: &mut [T]) => backward_g
 );
+
+/// `g_raw[row0 + q] = s · ŵ_q (g_q − Σ_m ŵ_m g_m)` with `g_q = 2B (1 − Kδ) Σ_{p > q}
+/// ∂L/∂X_p`, where knot `X_p` (`1 ≤ p ≤ K − 1`) gets `g_left − g_size` from bin `p` and
+/// `g_size` from bin `p − 1` (the widths from `X_k` and `w`, or the heights from `Y_k`
+/// and `h`).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn knots_backward<T: Real>(
+    sh: &Shape<T>,
+    mult: T,
+    norm: &[T],
+    bin: &[T],
+    g_left: &[T],
+    g_size: &[T],
+    row0: usize,
+    mp: usize,
+    b: usize,
+    bl: usize,
+    acc: &mut [T],
+    dot: &mut [T],
+    g_raw: &mut [T],
+) {
+    let k = sh.bins;
+    let zero = T::of(0.0);
+    let (acc, dot) = (&mut acc[..bl], &mut dot[..bl]);
+    let (bin, g_left, g_size) = (&bin[..bl], &g_left[..bl], &g_size[..bl]);
+    acc.fill(zero);
+    dot.fill(zero);
+    let c = sh.two_bound * mult;
+    for q in (0..k).rev() {
+        let o = &mut g_raw[(row0 + q) * mp + b..][..bl];
+        let wq = &norm[q * mp + b..][..bl];
+        for e in 0..bl {
+            o[e] = c * acc[e];
+            dot[e] += wq[e] * o[e];
+        }
+        if q >= 1 {
+            let (qf, qm) = (T::of(q as f64), T::of((q - 1) as f64));
+            for e in 0..bl {
+                let a = if bin[e] == qf {
+                    g_left[e] - g_size[e]
+                } else {
+                    zero
+                };
+                let s = if bin[e] == qm { g_size[e] } else { zero };
+                acc[e] += a + s;
+            }
+        }
+    }
+    for q in 0..k {
+        let wq = &norm[q * mp + b..][..bl];
+        let o = &mut g_raw[(row0 + q) * mp + b..][..bl];
+        for e in 0..bl {
+            o[e] = sh.scale * wq[e] * (o[e] - dot[e]);
+        }
+    }
+}
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
@@ -322,39 +435,43 @@ fn backward_g<T: Real>(
 ) {
     let k = sh.bins;
     let (zero, one, two) = (T::of(0.0), T::of(1.0), T::of(2.0));
-    for b in (0..mp).step_by(LANES) {
-        let (vc, inside) = clamp_block(sh, at(v, b));
-        let s: [&Lanes<T>; LOCALS] = std::array::from_fn(|r| at(loc, r * mp + b));
-        let (gyb, wlb) = (at(gy, b), at(wl, b));
+    let mut buf = [zero; SCRATCH * BLOCK];
+    for b in (0..mp).step_by(BLOCK) {
+        let bl = BLOCK.min(mp - b);
+        let mut rows = buf.chunks_exact_mut(BLOCK);
+        let mut next = || match rows.next() {
+            Some(r) => &mut r[..bl],
+            None => unreachable!("SCRATCH rows"),
+        };
+        let (vc, g_xk, g_w, g_yk) = (next(), next(), next(), next());
+        let (g_h, g_d0, g_d1, acc, dot) = (next(), next(), next(), next(), next());
+        let vb = &v[b..b + bl];
+        clamp_rows(sh, vb, vc);
+        let l = |r: usize| &loc[r * mp + b..][..bl];
+        let (xk, w, h, d0, d1, bin) = (l(XK), l(W), l(HK), l(D0), l(D1), l(BIN));
+        let (gyb, wlb) = (&gy[b..b + bl], &wl[b..b + bl]);
+        let gvo = &mut gv[b..b + bl];
         // Gradients with respect to X_k, w, Y_k, h, d_k, d_{k+1} (0 outside [−B, B]).
-        let mut g_xk = [zero; LANES];
-        let mut g_w = [zero; LANES];
-        let mut g_yk = [zero; LANES];
-        let mut g_h = [zero; LANES];
-        let mut g_d0 = [zero; LANES];
-        let mut g_d1 = [zero; LANES];
-        let gvo = at_mut(gv, b);
-        for l in 0..LANES {
-            let (xk, w, h, d0, d1) = (s[XK][l], s[W][l], s[HK][l], s[D0][l], s[D1][l]);
-            let (gyl, wll) = (gyb[l], wlb[l]);
-            let inv_w = one / w;
-            let xi = (vc[l] - xk) * inv_w;
-            let delta = h * inv_w;
+        for e in 0..bl {
+            let (gyl, wll) = (gyb[e], wlb[e]);
+            let inv_w = one / w[e];
+            let xi = (vc[e] - xk[e]) * inv_w;
+            let delta = h[e] * inv_w;
             let omx = one - xi;
             let tau = xi * omx;
-            let g = d0 + d1 - two * delta;
+            let g = d0[e] + d1[e] - two * delta;
             let den = delta + g * tau;
             let inv_d = one / den;
-            let num = delta * xi * xi + d0 * tau;
+            let num = delta * xi * xi + d0[e] * tau;
             let r = num * inv_d;
-            let m = d1 * xi * xi + two * delta * tau + d0 * omx * omx;
+            let m = d1[e] * xi * xi + two * delta * tau + d0[e] * omx * omx;
             let inv_m = one / m;
             let one_m2xi = one - two * xi;
             // ∂/∂ξ of num, den and m.
-            let dn_xi = two * delta * xi + d0 * one_m2xi;
+            let dn_xi = two * delta * xi + d0[e] * one_m2xi;
             let dd_xi = g * one_m2xi;
-            let dm_xi = two * (d1 * xi + delta * one_m2xi - d0 * omx);
-            let gh = gyl * h;
+            let dm_xi = two * (d1[e] * xi + delta * one_m2xi - d0[e] * omx);
+            let gh = gyl * h[e];
             let g_xi =
                 gh * (dn_xi - r * dd_xi) * inv_d + wll * (dm_xi * inv_m - two * dd_xi * inv_d);
             // ∂/∂Δ: num ξ², den 1 − 2τ, m 2τ, and 2 ln Δ.
@@ -367,68 +484,55 @@ fn backward_g<T: Real>(
             let g_v = g_xi * inv_w;
             let gw = -(g_xi * xi + g_del * delta) * inv_w;
             let ghh = gyl * r + g_del * inv_w;
-            let ins = inside[l];
-            gvo[l] = if ins { g_v } else { gyl };
-            g_xk[l] = if ins { -g_v } else { zero };
-            g_w[l] = if ins { gw } else { zero };
-            g_yk[l] = if ins { gyl } else { zero };
-            g_h[l] = if ins { ghh } else { zero };
-            g_d0[l] = if ins { gd0 } else { zero };
-            g_d1[l] = if ins { gd1 } else { zero };
+            let ins = inside(sh, vb[e]);
+            gvo[e] = if ins { g_v } else { gyl };
+            g_xk[e] = if ins { -g_v } else { zero };
+            g_w[e] = if ins { gw } else { zero };
+            g_yk[e] = if ins { gyl } else { zero };
+            g_h[e] = if ins { ghh } else { zero };
+            g_d0[e] = if ins { gd0 } else { zero };
+            g_d1[e] = if ins { gd1 } else { zero };
         }
-        let bin = s[BIN];
-        // Widths (rows 0..K) from X_k and w, heights (rows K..2K) from Y_k and h: knot
-        // X_p (1 ≤ p ≤ K − 1) gets g_xk − g_w from bin p and g_w from bin p − 1; w'_q
-        // moves every knot after it by 2B.
-        for (row0, g_left, g_size, norm, mult) in [
-            (0, &g_xk, &g_w, wn, sh.width_mult),
-            (k, &g_yk, &g_h, hn, sh.height_mult),
-        ] {
-            let mut acc = [zero; LANES];
-            for q in (0..k).rev() {
-                let o = at_mut(g_raw, (row0 + q) * mp + b);
-                for l in 0..LANES {
-                    o[l] = sh.two_bound * mult * acc[l];
-                }
-                if q >= 1 {
-                    let (qf, qm) = (T::of(q as f64), T::of((q - 1) as f64));
-                    for l in 0..LANES {
-                        let a = if bin[l] == qf {
-                            g_left[l] - g_size[l]
-                        } else {
-                            zero
-                        };
-                        let c = if bin[l] == qm { g_size[l] } else { zero };
-                        acc[l] += a + c;
-                    }
-                }
-            }
-            // Softmax backward: ∂/∂z_q = ŵ_q (g_q − Σ_m ŵ_m g_m), times the scale 1/√H.
-            let mut dot = [zero; LANES];
-            for q in 0..k {
-                let (o, wq) = (at(g_raw, (row0 + q) * mp + b), at(norm, q * mp + b));
-                for l in 0..LANES {
-                    dot[l] += wq[l] * o[l];
-                }
-            }
-            for q in 0..k {
-                let wq = at(norm, q * mp + b);
-                let o = at_mut(g_raw, (row0 + q) * mp + b);
-                for l in 0..LANES {
-                    o[l] = sh.scale * wq[l] * (o[l] - dot[l]);
-                }
-            }
-        }
+        knots_backward(
+            sh,
+            sh.width_mult,
+            wn,
+            bin,
+            g_xk,
+            g_w,
+            0,
+            mp,
+            b,
+            bl,
+            acc,
+            dot,
+            g_raw,
+        );
+        knots_backward(
+            sh,
+            sh.height_mult,
+            hn,
+            bin,
+            g_yk,
+            g_h,
+            k,
+            mp,
+            b,
+            bl,
+            acc,
+            dot,
+            g_raw,
+        );
         // Interior derivatives d_q = δ + softplus(c_{q−1}), q = 1..K−1.
         for q in 1..k {
             let row = (2 * k + q - 1) * mp + b;
-            let c = *at(raw, row);
+            let c = &raw[row..row + bl];
+            let o = &mut g_raw[row..row + bl];
             let (qf, qm) = (T::of(q as f64), T::of((q - 1) as f64));
-            let o = at_mut(g_raw, row);
-            for l in 0..LANES {
-                let a = if bin[l] == qf { g_d0[l] } else { zero };
-                let e = if bin[l] == qm { g_d1[l] } else { zero };
-                o[l] = (a + e) * c[l].fast_sigmoid();
+            for e in 0..bl {
+                let a = if bin[e] == qf { g_d0[e] } else { zero };
+                let s = if bin[e] == qm { g_d1[e] } else { zero };
+                o[e] = (a + s) * c[e].fast_sigmoid();
             }
         }
     }
@@ -437,9 +541,9 @@ fn backward_g<T: Real>(
 simd_dispatch!(
     /// The inverse of [`forward`] on `mp` elements: from the outputs `y` writes the
     /// inputs `u` and `ld` = ln |∂u/∂y| (the negated forward log-derivative);
-    /// `wn` and `hn` (`K` rows each) are scratch.
+    /// `wn`, `hn` (`K` rows each) and `loc` ([`LOCALS`] rows) are scratch.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn inverse<T: Real>(sh: &Shape<T>, raw: &[T], y: &[T], mp: usize, wn: &mut [T], hn: &mut [T], u: &mut [T], ld: &mut [T]) => inverse_g
+    pub(crate) fn inverse<T: Real>(sh: &Shape<T>, raw: &[T], y: &[T], mp: usize, wn: &mut [T], hn: &mut [T], loc: &mut [T], u: &mut [T], ld: &mut [T]) => inverse_g
 );
 
 #[allow(clippy::too_many_arguments)]
@@ -451,29 +555,33 @@ fn inverse_g<T: Real>(
     mp: usize,
     wn: &mut [T],
     hn: &mut [T],
+    loc: &mut [T],
     u: &mut [T],
     ld: &mut [T],
 ) {
     let k = sh.bins;
     let (zero, one, two, four) = (T::of(0.0), T::of(1.0), T::of(2.0), T::of(4.0));
-    for b in (0..mp).step_by(LANES) {
-        softmax_block(raw, 0, k, mp, b, sh.scale, wn);
-        softmax_block(raw, k, k, mp, b, sh.scale, hn);
-        let yb = at(y, b);
-        let (yc, inside) = clamp_block(sh, yb);
-        let mut sel = [[zero; LANES]; LOCALS];
-        select_bin(sh, raw, wn, hn, mp, b, &yc, true, &mut sel);
-        let uo = at_mut(u, b);
-        let lo = at_mut(ld, b);
-        for l in 0..LANES {
-            let (xk, w, yk, h, d0, d1) = (
-                sel[XK][l], sel[W][l], sel[YK][l], sel[HK][l], sel[D0][l], sel[D1][l],
-            );
-            let delta = h / w;
-            let r = yc[l] - yk;
-            let g = d0 + d1 - two * delta;
-            let qa = r * g + h * (delta - d0);
-            let qb = h * d0 - r * g;
+    let mut buf = [zero; SCRATCH * BLOCK];
+    for b in (0..mp).step_by(BLOCK) {
+        let bl = BLOCK.min(mp - b);
+        let (yc, rest) = buf.split_at_mut(BLOCK);
+        let (mx, rest) = rest.split_at_mut(BLOCK);
+        let sum = &mut rest[..BLOCK];
+        softmax_rows(raw, 0, k, mp, b, bl, sh.scale, wn, mx, sum);
+        softmax_rows(raw, k, k, mp, b, bl, sh.scale, hn, mx, sum);
+        let yb = &y[b..b + bl];
+        let yc = &mut yc[..bl];
+        clamp_rows(sh, yb, yc);
+        select_bin::<T, true>(sh, raw, wn, hn, mp, b, bl, yc, loc);
+        let l = |r: usize| &loc[r * mp + b..][..bl];
+        let (xk, w, yk, h, d0, d1) = (l(XK), l(W), l(YK), l(HK), l(D0), l(D1));
+        let (uo, lo) = (&mut u[b..b + bl], &mut ld[b..b + bl]);
+        for e in 0..bl {
+            let delta = h[e] / w[e];
+            let r = yc[e] - yk[e];
+            let g = d0[e] + d1[e] - two * delta;
+            let qa = r * g + h[e] * (delta - d0[e]);
+            let qb = h[e] * d0[e] - r * g;
             let qc = -delta * r;
             let disc = qb * qb - four * qa * qc;
             let disc = if disc > zero { disc } else { zero };
@@ -481,13 +589,11 @@ fn inverse_g<T: Real>(
             let omx = one - xi;
             let tau = xi * omx;
             let den = delta + g * tau;
-            let m = d1 * xi * xi + two * delta * tau + d0 * omx * omx;
-            uo[l] = if inside[l] { xk + xi * w } else { yb[l] };
-            lo[l] = den * den / (delta * delta * m);
-        }
-        for l in 0..LANES {
-            let lv = lo[l].fast_ln();
-            lo[l] = if inside[l] { lv } else { zero };
+            let m = d1[e] * xi * xi + two * delta * tau + d0[e] * omx * omx;
+            let lv = (den * den / (delta * delta * m)).fast_ln();
+            let ins = inside(sh, yb[e]);
+            uo[e] = if ins { xk[e] + xi * w[e] } else { yb[e] };
+            lo[e] = if ins { lv } else { zero };
         }
     }
 }
@@ -546,7 +652,10 @@ mod tests {
         let mut hn = vec![0.0; K * mp];
         let mut u = vec![0.0; mp];
         let mut ldi = vec![0.0; mp];
-        inverse(&sh, &raw, &y, mp, &mut wn, &mut hn, &mut u, &mut ldi);
+        let mut loc = vec![0.0; LOCALS * mp];
+        inverse(
+            &sh, &raw, &y, mp, &mut wn, &mut hn, &mut loc, &mut u, &mut ldi,
+        );
         for e in 0..mp {
             assert!((u[e] - v[e]).abs() < 1e-9, "{e}: {} vs {}", u[e], v[e]);
             assert!(
@@ -568,7 +677,10 @@ mod tests {
         assert!((y[1] - 3.0).abs() < 1e-14, "{}", y[1]);
         let (mut wn, mut hn) = (vec![0.0; K * mp1], vec![0.0; K * mp1]);
         let (mut u, mut ldi) = (vec![0.0; mp1], vec![0.0; mp1]);
-        inverse(&sh, &raw_b, &y, mp1, &mut wn, &mut hn, &mut u, &mut ldi);
+        let mut loc = vec![0.0; LOCALS * mp1];
+        inverse(
+            &sh, &raw_b, &y, mp1, &mut wn, &mut hn, &mut loc, &mut u, &mut ldi,
+        );
         for e in 0..mp1 {
             assert!((u[e] - pts[e]).abs() < 1e-9, "{}: {}", pts[e], u[e]);
         }
