@@ -7,6 +7,10 @@
 //!   backward of the loss −mean log q, gradient-norm clipping at 5, an Adam step), for
 //!   D = C = 2 and D = C = 10, batches of 200 (the trainer's batch) and 2000 columns (the
 //!   size of the atomic APT pass), in the default `f32` passes (and `f64` for comparison);
+//! * `nsf_train_step_cpu`: the single-thread `f32` steps in **CPU time** of the process
+//!   (Linux `clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`) instead of wall time: on a machine
+//!   shared with other work it shows what a step costs when it has a core to itself (the
+//!   reference script prints the same figure);
 //! * `nsf_eval`: `log_prob` of 10,000 columns and sampling 10,000 at D = C = 2 (both
 //!   always `f64`).
 //!
@@ -14,7 +18,8 @@
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -22,6 +27,88 @@ use simfer_flows::{
     Adam, ConditionalDensityEstimator, Gradients, Nsf, NsfConfig, Precision, Workspace,
     clip_grad_norm,
 };
+
+/// CPU time of all threads of this process, in nanoseconds (0 where unavailable).
+#[cfg(target_os = "linux")]
+fn process_cpu_ns() -> u64 {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec (64-bit Linux layout).
+    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_cpu_ns() -> u64 {
+    0
+}
+
+/// Criterion measurement: process CPU time.
+struct CpuTime;
+
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (f, unit) = if typical < 1e3 {
+            (1.0, "ns cpu")
+        } else if typical < 1e6 {
+            (1e-3, "µs cpu")
+        } else {
+            (1e-6, "ms cpu")
+        };
+        values.iter_mut().for_each(|v| *v *= f);
+        unit
+    }
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        _t: &Throughput,
+        _values: &mut [f64],
+    ) -> &'static str {
+        "(no throughput)"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        process_cpu_ns()
+    }
+    fn end(&self, i: u64) -> u64 {
+        process_cpu_ns().saturating_sub(i)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
 
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
@@ -106,6 +193,21 @@ fn bench_train_step(cr: &mut Criterion) {
     g.finish();
 }
 
+/// The single-thread `f32` training steps in CPU time (see the module docs).
+fn bench_train_step_cpu(cr: &mut Criterion<CpuTime>) {
+    let mut g = cr.benchmark_group("nsf_train_step_cpu");
+    for &(d, c) in &[(2usize, 2usize), (10, 10)] {
+        for &batch in &[200usize, 2000] {
+            let (theta, x) = data(d, c, batch, 1);
+            let tp = pool(1);
+            let mut step = Step::new(&theta, &x, Precision::F32);
+            let id = BenchmarkId::new(format!("D{d}_C{c}_b{batch}_f32"), "1thr");
+            g.bench_function(id, |bch| tp.install(|| bch.iter(|| step.run(&theta, &x))));
+        }
+    }
+    g.finish();
+}
+
 fn bench_eval(cr: &mut Criterion) {
     let mut g = cr.benchmark_group("nsf_eval");
     g.sample_size(20);
@@ -133,4 +235,9 @@ fn bench_eval(cr: &mut Criterion) {
 }
 
 criterion_group!(benches, bench_train_step, bench_eval);
-criterion_main!(benches);
+criterion_group! {
+    name = cpu;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = bench_train_step_cpu
+}
+criterion_main!(benches, cpu);

@@ -10,7 +10,9 @@
 //!   the parameters and, when asked, the input and the condition ([`Gradients`]),
 //!   sampling;
 //! * the estimators: [`Maf`] (the masked autoregressive flow as the reference library
-//!   builds it; [`MafConfig`]'s defaults are the reference's);
+//!   builds it; [`MafConfig`]'s defaults are the reference's) and [`Nsf`] (the neural
+//!   spline flow: rational-quadratic spline couplings; [`NsfConfig`]'s defaults are the
+//!   reference's);
 //! * run-time choice: [`EstimatorKind`] (a name such as `"maf"`), [`EstimatorConfig`] (a
 //!   kind with its settings) and [`Estimator`] (any built estimator), which save and load
 //!   in the self-describing format of [`io`] (kind, format version, architecture);

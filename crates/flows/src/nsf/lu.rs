@@ -142,9 +142,15 @@ impl LuLayout {
         let d = self.dim;
         let (one, zero) = (T::of(1.0), T::of(0.0));
         let (l, u) = (&mats[..d * d], &mats[d * d..2 * d * d]);
+        let bias = &params[self.bias_range()];
+        match d {
+            2 => return forward_small::<T, 2>(l, u, bias, v, n, uv, w),
+            3 => return forward_small::<T, 3>(l, u, bias, v, n, uv, w),
+            4 => return forward_small::<T, 4>(l, u, bias, v, n, uv, w),
+            _ => {}
+        }
         gemm(d, n, d, one, u, Op::N, v, Op::N, zero, uv);
         gemm(d, n, d, one, l, Op::N, uv, Op::N, zero, w);
-        let bias = &params[self.bias_range()];
         for col in w[..d * n].chunks_exact_mut(d) {
             for (x, b) in col.iter_mut().zip(bias) {
                 *x += *b;
@@ -174,12 +180,22 @@ impl LuLayout {
         let (one, zero) = (T::of(1.0), T::of(0.0));
         let (l, u) = (&mats[..d * d], &mats[d * d..2 * d * d]);
         let (sig, diag) = (&mats[2 * d * d..2 * d * d + d], &mats[2 * d * d + d..]);
-        gemm(d, n, d, one, l, Op::T, g_w, Op::N, zero, g_uv);
-        gemm(d, n, d, one, u, Op::T, g_uv, Op::N, zero, g_v);
-        let Some(grad) = grad else { return };
         let (gl, gu) = g_mats[..2 * d * d].split_at_mut(d * d);
-        gemm(d, d, n, one, g_w, Op::N, uv, Op::T, zero, gl);
-        gemm(d, d, n, one, g_uv, Op::N, v, Op::T, zero, gu);
+        let want = grad.is_some();
+        match d {
+            2 => backward_small::<T, 2>(l, u, v, uv, g_w, n, want, g_v, gl, gu),
+            3 => backward_small::<T, 3>(l, u, v, uv, g_w, n, want, g_v, gl, gu),
+            4 => backward_small::<T, 4>(l, u, v, uv, g_w, n, want, g_v, gl, gu),
+            _ => {
+                gemm(d, n, d, one, l, Op::T, g_w, Op::N, zero, g_uv);
+                gemm(d, n, d, one, u, Op::T, g_uv, Op::N, zero, g_v);
+                if want {
+                    gemm(d, d, n, one, g_w, Op::N, uv, Op::T, zero, gl);
+                    gemm(d, d, n, one, g_uv, Op::N, v, Op::T, zero, gu);
+                }
+            }
+        }
+        let Some(grad) = grad else { return };
         add_row_sums(&g_w[..d * n], &mut grad[self.bias_range()]);
         for a in 0..d {
             for b in 0..a {
@@ -213,6 +229,105 @@ impl LuLayout {
                 s -= u[a + b * d] * col[b];
             }
             col[a] = s / u[a + a * d];
+        }
+    }
+}
+
+/// [`LuLayout::forward`] for a small dimension `D`: per column, `uv = U v` and
+/// `w = L uv + b` over the triangles only.
+#[inline(always)]
+fn forward_small<T: Real, const D: usize>(
+    l: &[T],
+    u: &[T],
+    bias: &[T],
+    v: &[T],
+    n: usize,
+    uv: &mut [T],
+    w: &mut [T],
+) {
+    let lm: [[T; D]; D] = std::array::from_fn(|a| std::array::from_fn(|b| l[a + b * D]));
+    let um: [[T; D]; D] = std::array::from_fn(|a| std::array::from_fn(|b| u[a + b * D]));
+    let bias: [T; D] = std::array::from_fn(|a| bias[a]);
+    let cols = v[..D * n]
+        .chunks_exact(D)
+        .zip(uv[..D * n].chunks_exact_mut(D))
+        .zip(w[..D * n].chunks_exact_mut(D));
+    for ((vc, uc), wc) in cols {
+        for a in 0..D {
+            let mut s = um[a][a] * vc[a];
+            for b in a + 1..D {
+                s += um[a][b] * vc[b];
+            }
+            uc[a] = s;
+        }
+        for a in 0..D {
+            let mut s = uc[a];
+            for b in 0..a {
+                s += lm[a][b] * uc[b];
+            }
+            wc[a] = s + bias[a];
+        }
+    }
+}
+
+/// [`LuLayout::backward`] for a small dimension `D`: `g_v = Uᵀ Lᵀ g_w` per column and, if
+/// `want`, the sums over the columns `gl = g_w uvᵀ` (strictly lower part) and
+/// `gu = (Lᵀ g_w) vᵀ` (upper part), column-major `D × D`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn backward_small<T: Real, const D: usize>(
+    l: &[T],
+    u: &[T],
+    v: &[T],
+    uv: &[T],
+    g_w: &[T],
+    n: usize,
+    want: bool,
+    g_v: &mut [T],
+    gl: &mut [T],
+    gu: &mut [T],
+) {
+    let zero = T::of(0.0);
+    let lm: [[T; D]; D] = std::array::from_fn(|a| std::array::from_fn(|b| l[a + b * D]));
+    let um: [[T; D]; D] = std::array::from_fn(|a| std::array::from_fn(|b| u[a + b * D]));
+    let mut acc_l = [[zero; D]; D];
+    let mut acc_u = [[zero; D]; D];
+    let cols = v[..D * n]
+        .chunks_exact(D)
+        .zip(uv[..D * n].chunks_exact(D))
+        .zip(g_w[..D * n].chunks_exact(D))
+        .zip(g_v[..D * n].chunks_exact_mut(D));
+    for (((vc, uc), gc), gvc) in cols {
+        let mut g_uv = [zero; D];
+        for b in 0..D {
+            let mut s = gc[b];
+            for a in b + 1..D {
+                s += lm[a][b] * gc[a];
+            }
+            g_uv[b] = s;
+        }
+        for b in 0..D {
+            let mut s = zero;
+            for a in 0..=b {
+                s += um[a][b] * g_uv[a];
+            }
+            gvc[b] = s;
+        }
+        if want {
+            for a in 0..D {
+                for b in 0..a {
+                    acc_l[a][b] += gc[a] * uc[b];
+                }
+                for b in a..D {
+                    acc_u[a][b] += g_uv[a] * vc[b];
+                }
+            }
+        }
+    }
+    for a in 0..D {
+        for b in 0..D {
+            gl[a + b * D] = acc_l[a][b];
+            gu[a + b * D] = acc_u[a][b];
         }
     }
 }
@@ -312,7 +427,7 @@ mod tests {
 
     #[test]
     fn gradients_match_central_differences() {
-        for d in [1, 2, 4, 7] {
+        for d in [1, 2, 3, 4, 7] {
             let (lu, p) = layer(d, 10 + d as u64);
             let n = 6;
             let mut r = rand::rngs::StdRng::seed_from_u64(1);

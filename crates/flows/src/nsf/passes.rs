@@ -114,13 +114,13 @@ fn elements(layer: &CouplingLayout, n: usize) -> (usize, usize) {
 /// `raw[p·mp + t·n + j] = out[t·r + p + j·|T|r]`: the conditioner's output (one column
 /// per sample) as element-major rows; pads are zeroed.
 pub(super) fn to_rows<T: Real>(out: &[T], nt: usize, r: usize, n: usize, mp: usize, raw: &mut [T]) {
-    let m = nt * n;
+    let (m, rr) = (nt * n, nt * r);
     for p in 0..r {
         let row = &mut raw[p * mp..(p + 1) * mp];
         for t in 0..nt {
-            let dst = &mut row[t * n..(t + 1) * n];
-            for (j, v) in dst.iter_mut().enumerate() {
-                *v = out[t * r + p + j * nt * r];
+            let src = out[t * r + p..].iter().step_by(rr);
+            for (v, x) in row[t * n..(t + 1) * n].iter_mut().zip(src) {
+                *v = *x;
             }
         }
         row[m..].fill(T::of(0.0));
@@ -129,11 +129,13 @@ pub(super) fn to_rows<T: Real>(out: &[T], nt: usize, r: usize, n: usize, mp: usi
 
 /// The inverse of [`to_rows`]: `out[t·r + p + j·|T|r] = raw[p·mp + t·n + j]`.
 fn from_rows<T: Real>(raw: &[T], nt: usize, r: usize, n: usize, mp: usize, out: &mut [T]) {
+    let rr = nt * r;
     for p in 0..r {
         let row = &raw[p * mp..(p + 1) * mp];
         for t in 0..nt {
-            for (j, v) in row[t * n..(t + 1) * n].iter().enumerate() {
-                out[t * r + p + j * nt * r] = *v;
+            let dst = out[t * r + p..].iter_mut().step_by(rr);
+            for (d, v) in dst.zip(&row[t * n..(t + 1) * n]) {
+                *d = *v;
             }
         }
     }
