@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use simfer::simulators::{SimulationOptions, check_sbi_inputs, simulate_for_sbi, task, task_names};
+use simfer::benchmark::{task, task_names};
+use simfer::simulators::{SimulationOptions, check_sbi_inputs, simulate_for_sbi};
 
 /// Simulate a benchmark task in parallel and print summary statistics of x.
 #[derive(Parser, Debug)]

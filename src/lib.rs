@@ -15,6 +15,7 @@
 //! ```
 
 pub use simfer_analysis as analysis;
+pub use simfer_benchmark as benchmark;
 pub use simfer_distributions as distributions;
 pub use simfer_flows as flows;
 pub use simfer_inference as inference;
@@ -28,17 +29,18 @@ pub struct ReadmeDoctests;
 
 /// The most used items, for `use simfer::prelude::*`.
 pub mod prelude {
+    pub use simfer_benchmark::task;
     pub use simfer_distributions::{
         BoxUniform, Independent, LogNormal, MultivariateNormal, Prior, Support, derive_rng,
         rng_from_seed,
     };
     pub use simfer_flows::{ConditionalDensityEstimator, Maf, MafConfig, Precision};
     pub use simfer_inference::{
-        InvalidPolicy, MapOptions, Posterior, SamplingOptions, Snpe, SnpeConfig, run_snpe,
+        DirectPosterior, InvalidPolicy, MapOptions, SamplingOptions, Snpe, SnpeConfig, run_snpe,
     };
     pub use simfer_simulators::{
-        FnSimulator, SimulationOptions, Simulator, check_sbi_inputs, simulate_batch,
-        simulate_for_sbi, task,
+        ExternalSimulator, FnSimulator, SimulationOptions, Simulator, check_sbi_inputs,
+        simulate_batch, simulate_for_sbi,
     };
     pub use simfer_snpe::TrainingConfig;
 }

@@ -29,9 +29,9 @@ use nalgebra::DMatrix;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use simfer_analysis::{C2stOptions, c2st_with_details, write_samples_csv};
+use simfer_benchmark::Task;
 use simfer_distributions::derive_rng;
 use simfer_flows::{EstimatorKind, Precision};
-use simfer_simulators::Task;
 
 use crate::cli::{BenchArgs, SuiteName};
 use crate::infer::{

@@ -8,11 +8,12 @@ use anyhow::{Context, Result, bail, ensure};
 use nalgebra::DMatrix;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use simfer_benchmark::tasks::LinearGaussian;
+use simfer_benchmark::{Task, task};
 use simfer_distributions::{Prior, derive_rng};
 use simfer_flows::{EstimatorKind, Precision};
 use simfer_inference::{ProposalSource, SnpeConfig, run_snpe};
-use simfer_simulators::tasks::LinearGaussian;
-use simfer_simulators::{SimulationOptions, Simulator, Task, simulate_batch, task};
+use simfer_simulators::{SimulationOptions, Simulator, simulate_batch};
 
 // The random streams that xtask derives from a run's seed with `derive_rng(seed, stream)`,
 // far from the streams the inference crate derives from the same seed (below 2⁴⁰).

@@ -21,8 +21,9 @@ use anyhow::Result;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 use simfer_analysis::{MmdBandwidth, mmd_squared};
+use simfer_benchmark::Task;
 use simfer_distributions::derive_rng;
-use simfer_simulators::{SimulationOptions, Task, simulate_batch};
+use simfer_simulators::{SimulationOptions, simulate_batch};
 
 /// The posterior-predictive distance of one run (see the module documentation).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -161,7 +162,7 @@ mod tests {
         // predictive has the variance 4/3 + 0.01 per dimension, and the scaled distance of a
         // simulation at θ to x_o = θ + 1 is 0.1·‖ε‖/√(4/3 + 0.01): 0.1/√(4/3 + 0.01) times a
         // chi variable with 3 degrees of freedom (median 1.5382).
-        let task = simfer_simulators::task("linear_gaussian").unwrap();
+        let task = simfer_benchmark::task("linear_gaussian").unwrap();
         let theta = [0.5, -0.5, 1.0];
         let x_o: Vec<f64> = theta.iter().map(|t| t + 1.0).collect();
         let at_truth = DMatrix::from_fn(3, 2000, |i, _| theta[i]);

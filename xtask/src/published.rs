@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn table_covers_the_suite_and_scores_are_c2st_values() {
         let names: Vec<&str> = tasks().collect();
-        let suite: Vec<&str> = simfer_simulators::task_names()
+        let suite: Vec<&str> = simfer_benchmark::task_names()
             .iter()
             .copied()
             .filter(|n| *n != "linear_gaussian")

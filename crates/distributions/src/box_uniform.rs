@@ -135,6 +135,12 @@ impl Prior for BoxUniform {
         ))
     }
 
+    /// Zero: the density is constant on the box.
+    fn grad_log_prob(&self, theta: &[f64]) -> Result<Vec<f64>, DistributionError> {
+        check_len("θ", self.dim(), theta.len())?;
+        Ok(vec![0.0; theta.len()])
+    }
+
     fn support(&self) -> Vec<Support> {
         self.low
             .iter()

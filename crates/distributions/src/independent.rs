@@ -94,6 +94,15 @@ impl Prior for Independent {
         Ok(lp)
     }
 
+    fn grad_log_prob(&self, theta: &[f64]) -> Result<Vec<f64>, DistributionError> {
+        check_len("θ", self.dim(), theta.len())?;
+        let mut g = Vec::with_capacity(theta.len());
+        for (c, part) in self.parts(theta) {
+            g.extend(c.grad_log_prob(part)?);
+        }
+        Ok(g)
+    }
+
     fn support(&self) -> Vec<Support> {
         self.components.iter().flat_map(|c| c.support()).collect()
     }

@@ -9,7 +9,8 @@
 //! - [`derive_rng`] gives the independent generator of stream `i` of a seed, so that parallel
 //!   work does not depend on the number of threads.
 //! - Supports are closed: a bounded prior's log-density is finite on its whole box,
-//!   bounds included.
+//!   bounds included. [`UnconstrainedTransform`] maps a prior's support to ℝᴰ (for MCMC
+//!   and MAP search), and [`Prior::grad_log_prob`] gives the log-density's gradient.
 //!
 //! ```
 //! use simfer_distributions::{BoxUniform, Prior, Proposal, derive_rng};
@@ -39,6 +40,7 @@ mod prior;
 mod rng;
 mod spec;
 mod support;
+mod transform;
 
 pub use box_uniform::BoxUniform;
 pub use error::DistributionError;
@@ -49,6 +51,7 @@ pub use prior::{Prior, Proposal};
 pub use rng::{SeededRng, derive_rng, rng_from_seed};
 pub use spec::PriorSpec;
 pub use support::Support;
+pub use transform::{Coordinate, JacobianAt, UnconstrainedTransform};
 
 /// `½ ln 2π`.
 pub(crate) const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;

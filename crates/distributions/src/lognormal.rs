@@ -90,6 +90,17 @@ impl Prior for LogNormal {
         Ok(lp)
     }
 
+    /// `−(1 + (ln θᵢ − μᵢ)/σᵢ²)/θᵢ` per dimension.
+    fn grad_log_prob(&self, theta: &[f64]) -> Result<Vec<f64>, DistributionError> {
+        check_len("θ", self.dim(), theta.len())?;
+        Ok(theta
+            .iter()
+            .zip(&self.mu)
+            .zip(&self.sigma)
+            .map(|((&v, &m), &s)| -(1.0 + (v.ln() - m) / (s * s)) / v)
+            .collect())
+    }
+
     fn support(&self) -> Vec<Support> {
         vec![Support::Positive; self.dim()]
     }

@@ -272,6 +272,28 @@ impl Prior for MultivariateNormal {
         Ok(out)
     }
 
+    /// `−Σ⁻¹(θ − μ)`.
+    fn grad_log_prob(&self, theta: &[f64]) -> Result<Vec<f64>, DistributionError> {
+        check_len("θ", self.dim(), theta.len())?;
+        let mut diff = DMatrix::from_iterator(
+            self.dim(),
+            1,
+            theta.iter().zip(self.loc.iter()).map(|(t, m)| t - m),
+        );
+        let pd = match &self.factor {
+            Factor::Covariance(l) => {
+                // Σ = LLᵀ: Σ⁻¹d = L⁻ᵀ(L⁻¹d).
+                let ok = l.solve_lower_triangular_mut(&mut diff)
+                    && l.tr_solve_lower_triangular_mut(&mut diff);
+                debug_assert!(ok, "Cholesky factor has a zero on its diagonal");
+                diff
+            }
+            // P = L Lᵀ with Lᵀ stored: Pd = (Lᵀ)ᵀ(Lᵀd).
+            Factor::Precision(_) => self.factor_t.transpose() * (&self.factor_t * diff),
+        };
+        Ok(pd.iter().map(|v| -v).collect())
+    }
+
     fn support(&self) -> Vec<Support> {
         vec![Support::Real; self.dim()]
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use nalgebra::{DMatrix, DVector};
 use rand::RngCore;
 
+use crate::error::check_len;
 use crate::{DistributionError, PriorSpec, Support};
 
 /// Anything that can propose θ's in batches: a prior, or a posterior with a default x.
@@ -59,6 +60,37 @@ pub trait Prior: Send + Sync + std::fmt::Debug {
             out[j] = self.log_prob(col)?;
         }
         Ok(out)
+    }
+
+    /// `∇_θ ln p(θ)` at a θ inside the support (for MAP search and gradient-based
+    /// samplers). The default takes central differences of [`log_prob`](Self::log_prob)
+    /// (step `1e-6·max(1, |θᵢ|)`, kept inside the support); the priors of this crate
+    /// override it with the closed form.
+    ///
+    /// # Errors
+    /// [`DistributionError::DimensionMismatch`] if `theta.len() != dim()`.
+    fn grad_log_prob(&self, theta: &[f64]) -> Result<Vec<f64>, DistributionError> {
+        check_len("θ", self.dim(), theta.len())?;
+        let support = self.support();
+        let mut x = theta.to_vec();
+        let mut g = vec![0.0; theta.len()];
+        for i in 0..theta.len() {
+            let h = 1e-6 * theta[i].abs().max(1.0);
+            let (lo, hi) = (theta[i] - h, theta[i] + h);
+            let s = support.get(i).copied().unwrap_or(Support::Real);
+            let (lo, hi) = (lo.max(s.lower()), hi.min(s.upper()));
+            x[i] = hi;
+            let up = self.log_prob(&x)?;
+            x[i] = lo;
+            let down = self.log_prob(&x)?;
+            x[i] = theta[i];
+            g[i] = if hi > lo {
+                (up - down) / (hi - lo)
+            } else {
+                0.0
+            };
+        }
+        Ok(g)
     }
 
     /// The support of each dimension.
@@ -119,6 +151,9 @@ macro_rules! forward_prior {
                 theta: &DMatrix<f64>,
             ) -> Result<DVector<f64>, DistributionError> {
                 (**self).log_prob_batch(theta)
+            }
+            fn grad_log_prob(&self, theta: &[f64]) -> Result<Vec<f64>, DistributionError> {
+                (**self).grad_log_prob(theta)
             }
             fn support(&self) -> Vec<Support> {
                 (**self).support()

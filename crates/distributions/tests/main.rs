@@ -5,6 +5,8 @@
 mod box_uniform;
 #[path = "main/common.rs"]
 mod common;
+#[path = "main/gradients.rs"]
+mod gradients;
 #[path = "main/independent.rs"]
 mod independent;
 #[path = "main/lognormal.rs"]

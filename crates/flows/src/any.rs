@@ -10,7 +10,7 @@ use nalgebra::{DMatrix, DMatrixView, DVector};
 use rand::RngCore;
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
-use simfer_nn::{Gradients, Precision, Workspace};
+use simfer_nn::{Gradients, Parameterized, Precision, Workspace};
 
 use crate::estimator::ConditionalDensityEstimator;
 use crate::nsf::{Nsf, NsfConfig};
@@ -323,6 +323,18 @@ impl<'de> Deserialize<'de> for Estimator {
     }
 }
 
+impl Parameterized for Estimator {
+    fn num_params(&self) -> usize {
+        each!(self, m => m.num_params())
+    }
+    fn params(&self) -> &[f64] {
+        each!(self, m => m.params())
+    }
+    fn params_mut(&mut self) -> &mut [f64] {
+        each!(self, m => m.params_mut())
+    }
+}
+
 impl ConditionalDensityEstimator for Estimator {
     fn kind(&self) -> &'static str {
         each!(self, m => m.kind())
@@ -332,15 +344,6 @@ impl ConditionalDensityEstimator for Estimator {
     }
     fn condition_dim(&self) -> usize {
         each!(self, m => m.condition_dim())
-    }
-    fn num_params(&self) -> usize {
-        each!(self, m => m.num_params())
-    }
-    fn params(&self) -> &[f64] {
-        each!(self, m => m.params())
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        each!(self, m => m.params_mut())
     }
     fn forward(
         &self,
@@ -372,6 +375,13 @@ impl ConditionalDensityEstimator for Estimator {
         condition: &DMatrix<f64>,
     ) -> Result<(DVector<f64>, DMatrix<f64>), FlowError> {
         each!(self, m => m.log_prob_grad_input(input, condition))
+    }
+    fn log_prob_grad_condition(
+        &self,
+        input: &DMatrix<f64>,
+        condition: &DMatrix<f64>,
+    ) -> Result<(DVector<f64>, DMatrix<f64>), FlowError> {
+        each!(self, m => m.log_prob_grad_condition(input, condition))
     }
     fn sample(
         &self,

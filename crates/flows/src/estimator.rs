@@ -6,7 +6,7 @@ use std::any::Any;
 use nalgebra::{DMatrix, DMatrixView, DVector};
 use rand::RngCore;
 use simfer_nn::driver::eval_blocks;
-pub use simfer_nn::{Gradients, Workspace};
+pub use simfer_nn::{Gradients, Parameterized, Workspace};
 
 use crate::FlowError;
 
@@ -26,22 +26,19 @@ use crate::FlowError;
 /// and the condition (for embedding networks, likelihood estimators and gradient-based
 /// samplers). Results never depend on the number of threads.
 ///
+/// The parameters (one flat vector) are reached through the supertrait
+/// [`Parameterized`] (`num_params`, `params`, `params_mut`).
+///
 /// The trait is object safe: `Box<dyn ConditionalDensityEstimator>` is an estimator
 /// chosen at run time, and so is the [`Estimator`](crate::Estimator) enum of this crate's
 /// kinds, which also saves and loads.
-pub trait ConditionalDensityEstimator: Send + Sync {
+pub trait ConditionalDensityEstimator: Parameterized + Send + Sync {
     /// A short name of the kind of estimator, e.g. `"maf"`; saved files record it.
     fn kind(&self) -> &'static str;
     /// Dimension of the modelled variable.
     fn input_dim(&self) -> usize;
     /// Dimension of the condition (0 when unconditional).
     fn condition_dim(&self) -> usize;
-    /// Number of parameters (length of [`params`](Self::params)).
-    fn num_params(&self) -> usize;
-    /// All parameters as one flat slice.
-    fn params(&self) -> &[f64];
-    /// All parameters as one flat mutable slice (for optimizers and checkpoints).
-    fn params_mut(&mut self) -> &mut [f64];
 
     /// A fresh workspace (an empty [`Workspace`]; it grows on first use).
     fn workspace(&self) -> Workspace {
@@ -119,6 +116,36 @@ pub trait ConditionalDensityEstimator: Send + Sync {
         Ok((lp, g))
     }
 
+    /// `log q(input_j | condition_j)` and its gradient with respect to the condition (a
+    /// `condition_dim × n` matrix), e.g. for the potential of a likelihood estimator,
+    /// whose condition is θ.
+    fn log_prob_grad_condition(
+        &self,
+        input: &DMatrix<f64>,
+        condition: &DMatrix<f64>,
+    ) -> Result<(DVector<f64>, DMatrix<f64>), FlowError> {
+        let n = input.ncols();
+        let c = self.condition_dim();
+        let mut ws = self.workspace();
+        let mut lp = DVector::zeros(n);
+        let mut g = DMatrix::zeros(c, n);
+        for (start, len) in eval_blocks(n) {
+            self.forward(
+                &mut ws,
+                input.columns(start, len),
+                condition.columns(start, len),
+                &mut lp.as_mut_slice()[start..start + len],
+            )?;
+            let block = &mut g.as_mut_slice()[start * c..(start + len) * c];
+            self.backward(
+                &mut ws,
+                &vec![1.0; len],
+                Gradients::default().with_condition(block),
+            )?;
+        }
+        Ok((lp, g))
+    }
+
     /// Draws `n` samples from q(· | condition) for one condition (length
     /// [`condition_dim`](Self::condition_dim)), returned as `input_dim × n`.
     fn sample(
@@ -163,15 +190,6 @@ impl ConditionalDensityEstimator for Box<dyn ConditionalDensityEstimator> {
     fn condition_dim(&self) -> usize {
         (**self).condition_dim()
     }
-    fn num_params(&self) -> usize {
-        (**self).num_params()
-    }
-    fn params(&self) -> &[f64] {
-        (**self).params()
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        (**self).params_mut()
-    }
     fn workspace(&self) -> Workspace {
         (**self).workspace()
     }
@@ -205,6 +223,13 @@ impl ConditionalDensityEstimator for Box<dyn ConditionalDensityEstimator> {
         condition: &DMatrix<f64>,
     ) -> Result<(DVector<f64>, DMatrix<f64>), FlowError> {
         (**self).log_prob_grad_input(input, condition)
+    }
+    fn log_prob_grad_condition(
+        &self,
+        input: &DMatrix<f64>,
+        condition: &DMatrix<f64>,
+    ) -> Result<(DVector<f64>, DMatrix<f64>), FlowError> {
+        (**self).log_prob_grad_condition(input, condition)
     }
     fn sample(
         &self,

@@ -16,6 +16,8 @@
 //! * run-time choice: [`EstimatorKind`] (a name such as `"maf"`), [`EstimatorConfig`] (a
 //!   kind with its settings) and [`Estimator`] (any built estimator), which save and load
 //!   in the self-describing format of [`io`] (kind, format version, architecture);
+//! * [`classifier`]: the [`RatioClassifier`] of neural ratio estimation (a logit of θ and
+//!   x on the same machinery);
 //! * [`standardize`]: the z-scoring of input and condition;
 //! * `testing` (feature `testing`): the conformance harness any estimator can run.
 //!
@@ -59,6 +61,7 @@
 //! ```
 
 mod any;
+pub mod classifier;
 pub mod error;
 pub mod estimator;
 #[cfg(feature = "serde")]
@@ -71,8 +74,9 @@ pub mod standardize;
 pub mod testing;
 
 pub use any::{Estimator, EstimatorConfig, EstimatorKind, EstimatorSettings};
+pub use classifier::{ClassifierConfig, RatioClassifier};
 pub use error::FlowError;
-pub use estimator::{ConditionalDensityEstimator, Gradients, Workspace};
+pub use estimator::{ConditionalDensityEstimator, Gradients, Parameterized, Workspace};
 pub use maf::{Maf, MafConfig};
 pub use nsf::{Nsf, NsfConfig};
 /// The numerical building blocks the estimators are made of.

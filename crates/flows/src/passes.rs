@@ -30,7 +30,31 @@ pub(crate) fn log_prob_grad_input_f64<M: ChunkModel>(
     input: &DMatrix<f64>,
     condition: &DMatrix<f64>,
 ) -> Result<(DVector<f64>, DMatrix<f64>), FlowError> {
-    let (d, n) = input.shape();
+    log_prob_grad_f64(model, input, condition, false)
+}
+
+/// `log q` of every column and its gradient with respect to the condition, in `f64`, in
+/// blocks.
+pub(crate) fn log_prob_grad_condition_f64<M: ChunkModel>(
+    model: &M,
+    input: &DMatrix<f64>,
+    condition: &DMatrix<f64>,
+) -> Result<(DVector<f64>, DMatrix<f64>), FlowError> {
+    log_prob_grad_f64(model, input, condition, true)
+}
+
+fn log_prob_grad_f64<M: ChunkModel>(
+    model: &M,
+    input: &DMatrix<f64>,
+    condition: &DMatrix<f64>,
+    of_condition: bool,
+) -> Result<(DVector<f64>, DMatrix<f64>), FlowError> {
+    let n = input.ncols();
+    let d = if of_condition {
+        condition.nrows()
+    } else {
+        input.nrows()
+    };
     let mut passes = Passes::<M>::default();
     let mut lp = DVector::zeros(n);
     let mut g = DMatrix::zeros(d, n);
@@ -51,7 +75,12 @@ pub(crate) fn log_prob_grad_input_f64<M: ChunkModel>(
             &mut lp.as_mut_slice()[start..start + len],
         )?;
         let block = &mut g.as_mut_slice()[start * d..(start + len) * d];
-        passes.backward(model, &vec![1.0; len], Gradients::input(block), None)?;
+        let grads = if of_condition {
+            Gradients::default().with_condition(block)
+        } else {
+            Gradients::input(block)
+        };
+        passes.backward(model, &vec![1.0; len], grads, None)?;
     }
     Ok((lp, g))
 }

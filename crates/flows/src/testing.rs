@@ -344,12 +344,14 @@ impl<'a, E: ConditionalDensityEstimator + Clone + 'static> Conformance<'a, E> {
         }));
         if c > 0 {
             out.push(guard(format!("condition gradient, {tag}"), || {
+                let (_, g) = e.log_prob_grad_condition(&input, &condition)?;
                 let mut ws = e.workspace();
                 let mut fwd = vec![0.0; n];
                 e.forward(&mut ws, input.as_view(), condition.as_view(), &mut fwd)?;
                 let mut gc = vec![0.0; c * n];
                 e.backward(&mut ws, &w, Gradients::default().with_condition(&mut gc))?;
                 let mut fd = vec![0.0; c * n];
+                let mut fdw = vec![0.0; c * n];
                 for k in 0..c * n {
                     let mut x = condition.clone();
                     let h = 1e-6 * x[k].abs().max(1.0);
@@ -358,9 +360,22 @@ impl<'a, E: ConditionalDensityEstimator + Clone + 'static> Conformance<'a, E> {
                     x[k] -= 2.0 * h;
                     let lp_minus = e.log_prob(&input, &x)?;
                     let j = k / c;
-                    fd[k] = w[j] * (lp_plus[j] - lp_minus[j]) / (2.0 * h);
+                    fd[k] = (lp_plus[j] - lp_minus[j]) / (2.0 * h);
+                    fdw[k] = w[j] * fd[k];
                 }
-                Ok(compare("of", &gc, &fd, tol, c * n, c * n))
+                let a = compare(
+                    "of log_prob_grad_condition:",
+                    g.as_slice(),
+                    &fd,
+                    tol,
+                    c * n,
+                    c * n,
+                );
+                let b = compare("of the backward pass:", &gc, &fdw, tol, c * n, c * n);
+                Ok(check(
+                    a.passed && b.passed,
+                    format!("{}; {}", a.detail, b.detail),
+                ))
             }));
         }
         out

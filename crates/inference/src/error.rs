@@ -84,7 +84,9 @@ pub enum InferenceError {
     #[error(
         "rejection sampling stopped after {drawn} draws, of which {accepted} fell inside the \
          prior's support where {requested} samples were requested: only {rate_percent:.4}% of \
-         the estimator's samples fall inside the prior's support{limit}. Raise the budget (`SamplingOptions`), sample without rejection \
+         the estimator's samples fall inside the prior's support{limit}. The posterior leaks \
+         out of the prior's support: use truncated proposals (method TSNPE), which cannot \
+         leak, or NLE/NRE; or raise the budget (`SamplingOptions`), sample without rejection \
          (`reject_outside_prior: false`, biased), or train more (more simulations or rounds)"
     )]
     RejectionBudget {

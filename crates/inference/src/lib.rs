@@ -7,7 +7,7 @@
 //!   and handled by an explicit [`InvalidPolicy`].
 //! - [`run_snpe`]: prior, simulator, observation, rounds and a seed in; each round's
 //!   posterior and [`RoundReport`] out.
-//! - [`Posterior`]: sampling with rejection to the prior's support under a budget (an error
+//! - [`DirectPosterior`]: sampling with rejection to the prior's support under a budget (an error
 //!   stating the acceptance rate instead of a hang), the normalized log-density (cached per
 //!   x), batched sampling for many x's, MAP by L-BFGS, and save/load in a versioned file.
 //!
@@ -41,15 +41,17 @@ mod map;
 mod orchestrator;
 mod persist;
 mod posterior;
+pub mod potential;
 mod progress;
 mod runner;
 
 pub use error::InferenceError;
-pub use map::{MapEstimate, MapOptions};
+pub use map::{MapEstimate, MapOptions, map_search};
 pub use orchestrator::{
     EstimatorBuilder, InvalidCounts, InvalidPolicy, ProposalSource, Proposed, RoundData, Snpe,
     SnpeConfig,
 };
 pub use persist::{POSTERIOR_FORMAT, POSTERIOR_FORMAT_VERSION};
-pub use posterior::{Posterior, RejectionStats, SamplingOptions};
+pub use posterior::{DirectPosterior, Posterior, PosteriorKind, RejectionStats, SamplingOptions};
+pub use potential::{EstimatorPotential, LikelihoodPotential, Potential};
 pub use runner::{RoundReport, SnpeRun, run_snpe};

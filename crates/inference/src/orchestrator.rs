@@ -18,7 +18,7 @@ use simfer_snpe::{
 
 use crate::posterior::SamplingOptions;
 use crate::progress::TrainingProgress;
-use crate::{InferenceError, Posterior};
+use crate::{DirectPosterior, InferenceError};
 
 /// Builds a fresh density estimator from the training split (whose statistics it may use
 /// for standardization) and a seed. [`EstimatorConfig`] builds any kind of this
@@ -237,7 +237,7 @@ const STREAM_POSTERIOR: u64 = 5 << 32;
 /// # use simfer_distributions::BoxUniform;
 /// # use simfer_inference::{Snpe, SnpeConfig};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let simulator = simfer_simulators::task("linear_gaussian")?.simulator();
+/// # let simulator = simfer_benchmark::task("linear_gaussian")?.simulator();
 /// let prior = Arc::new(BoxUniform::uniform(3, -2.0, 2.0)?);
 /// let mut snpe = Snpe::new(prior, SnpeConfig::default(), 42)?;
 /// snpe.set_default_x(&[0.0, 0.0, 0.0])?;
@@ -620,12 +620,12 @@ impl<B: EstimatorBuilder> Snpe<B> {
 
     /// The posterior of the current estimator (a copy), with x_o as its default x if set,
     /// the sampling options of the settings and the training history so far.
-    pub fn build_posterior(&self) -> Result<Posterior<B::Estimator>, InferenceError> {
+    pub fn build_posterior(&self) -> Result<DirectPosterior<B::Estimator>, InferenceError> {
         let estimator = self.estimator.clone().ok_or_else(|| {
             InferenceError::OutOfOrder("no trained estimator: call `train` first".into())
         })?;
         let seed = derive_rng(self.seed, STREAM_POSTERIOR + self.train_calls).next_u64();
-        let mut posterior = Posterior::new(estimator, Arc::clone(&self.prior), seed)?
+        let mut posterior = DirectPosterior::new(estimator, Arc::clone(&self.prior), seed)?
             .with_history(self.histories.clone());
         posterior.set_sampling_options(self.config.sampling.clone())?;
         if let Some(x_o) = &self.x_o {

@@ -13,7 +13,7 @@ use simfer_flows::ConditionalDensityEstimator;
 use simfer_snpe::TrainingHistory;
 
 use crate::posterior::SamplingOptions;
-use crate::{InferenceError, Posterior};
+use crate::{DirectPosterior, InferenceError};
 
 /// The `format` field of a posterior file.
 pub const POSTERIOR_FORMAT: &str = "simfer-posterior";
@@ -41,7 +41,7 @@ struct PosteriorFile<E> {
     history: Vec<TrainingHistory>,
 }
 
-impl<E> Posterior<E>
+impl<E> DirectPosterior<E>
 where
     E: ConditionalDensityEstimator + Serialize + DeserializeOwned,
 {
@@ -100,7 +100,7 @@ where
             Some(p) => p,
             None => Arc::from(file.prior.build()?),
         };
-        let mut posterior = Posterior::new(file.estimator, prior, file.seed)?;
+        let mut posterior = DirectPosterior::new(file.estimator, prior, file.seed)?;
         posterior.set_sampling_options(file.sampling)?;
         posterior.history = file.history;
         if let Some(x) = file.default_x {

@@ -9,7 +9,7 @@ use simfer_simulators::Simulator;
 use simfer_snpe::TrainingHistory;
 
 use crate::orchestrator::{EstimatorBuilder, InvalidCounts, ProposalSource, Snpe, SnpeConfig};
-use crate::{InferenceError, Posterior};
+use crate::{DirectPosterior, InferenceError};
 
 /// What happened in one round of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,14 +34,14 @@ pub struct RoundReport {
 #[derive(Debug, Clone)]
 pub struct SnpeRun<E: simfer_flows::ConditionalDensityEstimator> {
     /// The posterior after each round (the last one is the result), with x_o as default x.
-    pub posteriors: Vec<Posterior<E>>,
+    pub posteriors: Vec<DirectPosterior<E>>,
     /// One report per round.
     pub rounds: Vec<RoundReport>,
 }
 
 impl<E: simfer_flows::ConditionalDensityEstimator> SnpeRun<E> {
     /// The final posterior.
-    pub fn posterior(&self) -> &Posterior<E> {
+    pub fn posterior(&self) -> &DirectPosterior<E> {
         self.posteriors
             .last()
             .expect("a run has at least one round")
@@ -58,7 +58,7 @@ impl<E: simfer_flows::ConditionalDensityEstimator> SnpeRun<E> {
 /// use std::sync::Arc;
 /// use simfer_inference::{SnpeConfig, run_snpe};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let task = simfer_simulators::task("linear_gaussian")?;
+/// let task = simfer_benchmark::task("linear_gaussian")?;
 /// let prior: Arc<dyn simfer_distributions::Prior> = Arc::from(task.prior());
 /// let run = run_snpe(prior, task.simulator().as_ref(), Some(&[0.0; 3]), 2, 500, 1, SnpeConfig::default())?;
 /// let samples = run.posterior().sample(1000, None, &mut simfer_distributions::rng_from_seed(0))?;

@@ -2,7 +2,7 @@
 
 use simfer_distributions::DistributionError;
 
-/// Everything that can go wrong when simulating or using a benchmark task.
+/// Everything that can go wrong when simulating.
 ///
 /// Messages say what was expected and what was found; errors from a simulation name the
 /// index of the θ (the column of the batch) that caused them.
@@ -75,55 +75,6 @@ pub enum SimulatorError {
     /// An ODE solve failed; simulators turn this into NaN outputs.
     #[error("the ODE solver failed: {0}")]
     Ode(String),
-    /// An accept/reject sampler spent its budget.
-    #[error(
-        "rejection sampling from {what}: accepted {accepted} of {proposals} proposals \
-         (acceptance rate {rate:.3e}) before the budget of {proposals} proposals ran out, \
-         but {requested} samples were requested; the observation is probably far from \
-         anything the prior can produce (check x_o), or request fewer samples"
-    )]
-    RejectionBudget {
-        /// The distribution being sampled.
-        what: String,
-        /// Samples accepted.
-        accepted: usize,
-        /// Samples requested.
-        requested: usize,
-        /// Proposals made (the budget).
-        proposals: usize,
-        /// `accepted / proposals`.
-        rate: f64,
-    },
-    /// An MCMC reference sampler spent its budget without passing its convergence checks.
-    #[error(
-        "MCMC sampling of {what} did not converge within its budget of {iterations} \
-         iterations in each of {chains} chains: {failed}; raise McmcSettings::max_iterations, \
-         or request fewer samples"
-    )]
-    McmcConvergence {
-        /// The distribution being sampled.
-        what: String,
-        /// The checks that failed, with their values and thresholds.
-        failed: String,
-        /// Sampling iterations per chain (the budget).
-        iterations: usize,
-        /// Number of chains.
-        chains: usize,
-        /// The largest split-R̂ over the coordinates.
-        max_rhat: f64,
-        /// The smallest bulk or tail ESS over the coordinates.
-        min_ess: f64,
-        /// The ESS required.
-        required_ess: f64,
-    },
-    /// There is no task of that name.
-    #[error("unknown task `{name}`; the tasks are: {valid}")]
-    UnknownTask {
-        /// The name asked for.
-        name: String,
-        /// The valid names, comma-separated.
-        valid: String,
-    },
     /// A prior or proposal failed.
     #[error(transparent)]
     Distribution(#[from] DistributionError),
@@ -163,6 +114,22 @@ pub enum SimulatorError {
         /// What went wrong.
         reason: String,
     },
+    /// MPI used in a way that cannot work (with the `mpi` feature): MPI initialized twice,
+    /// an `mpi::MpiSimulator` made on a rank other than 0 or `serve` called on rank
+    /// 0, a second simulator on a world still in use, a call from a thread that the MPI
+    /// library's threading level does not allow, or a finished simulator used again.
+    #[error("MPI: {0}")]
+    Mpi(String),
+    /// An MPI worker rank could not simulate its share of a batch (its simulator returned an
+    /// error or panicked: `message` is that error, naming the simulation index in the whole
+    /// batch), or answered something other than what rank 0 expected.
+    #[error("MPI rank {rank}: {message}")]
+    MpiRank {
+        /// The rank that failed.
+        rank: usize,
+        /// What went wrong there.
+        message: String,
+    },
 }
 
 /// A hint for the commonest reasons a program does not start.
@@ -176,17 +143,5 @@ fn spawn_hint(e: &std::io::Error) -> &'static str {
             "; expected an executable program: check its execute permission (chmod +x)"
         }
         _ => "",
-    }
-}
-
-/// Checks that every value is finite.
-pub(crate) fn check_finite(what: &'static str, values: &[f64]) -> Result<(), SimulatorError> {
-    match values.iter().position(|v| !v.is_finite()) {
-        Some(index) => Err(SimulatorError::NonFinite {
-            what,
-            index,
-            value: values[index],
-        }),
-        None => Ok(()),
     }
 }

@@ -4,7 +4,9 @@
 //! q(θ | x), as the reference library's NPE-C trainer does (spec §1.3, §4):
 //!
 //! - [`Loss`]: the interface a loss implements over minibatches; [`MaximumLikelihood`]
-//!   for round 0 and [`AtomicLoss`] (APT) for later rounds, with the combined-loss option;
+//!   for round 0 (and of x given θ, for NLE) and [`AtomicLoss`] (APT) for later rounds,
+//!   with the combined-loss option; [`NreLoss`] for the ratio classifier of NRE (NRE-A,
+//!   NRE-B, NRE-C, BNRE);
 //! - [`TrainingData`] and [`DataSplit`]: pooled data with the true prior's log-densities,
 //!   and the random 90/10 split drawn anew for each training call;
 //! - [`Trainer`]: minibatches of 200 reshuffled every epoch (last partial batch dropped),
@@ -39,11 +41,13 @@
 mod data;
 mod error;
 mod loss;
+mod nre;
 mod trainer;
 
 pub use data::{DataSplit, TrainingData};
 pub use error::SnpeError;
 pub use loss::{AtomicLoss, Batch, Loss, MaximumLikelihood};
+pub use nre::{NreLoss, NreVariant};
 pub use trainer::{
     EarlyStopping, EpochReport, Progress, StopReason, Trainer, TrainingConfig, TrainingHistory,
 };

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use nalgebra::DMatrix;
 use simfer_distributions::{BoxUniform, Prior, rng_from_seed};
 use simfer_flows::MafConfig;
-use simfer_inference::{Posterior, SamplingOptions, SnpeConfig, SnpeRun, run_snpe};
+use simfer_inference::{DirectPosterior, SamplingOptions, SnpeConfig, SnpeRun, run_snpe};
 use simfer_simulators::FnSimulator;
 use simfer_snpe::TrainingConfig;
 
@@ -114,7 +114,7 @@ fn save_and_load_give_identical_log_probs() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("posterior.json");
     posterior.save(&path).unwrap();
-    let loaded: Posterior = Posterior::load(&path).unwrap();
+    let loaded: DirectPosterior = DirectPosterior::load(&path).unwrap();
     let theta = posterior.sample(500, None, &mut rng_from_seed(4)).unwrap();
     let a = posterior.log_prob(&theta, None).unwrap();
     let b = loaded.log_prob(&theta, None).unwrap();
@@ -130,23 +130,24 @@ fn save_and_load_give_identical_log_probs() {
     // Another version or format is a clear error.
     let text = std::fs::read_to_string(&path).unwrap();
     let other = text.replacen("\"version\":2", "\"version\":99", 1);
-    let err = Posterior::<simfer_flows::Estimator>::from_json(&other).unwrap_err();
+    let err = DirectPosterior::<simfer_flows::Estimator>::from_json(&other).unwrap_err();
     assert!(err.to_string().contains("version 99"), "{err}");
-    let err = Posterior::<simfer_flows::Estimator>::from_json("{\"format\":\"x\",\"version\":1}")
-        .unwrap_err();
+    let err =
+        DirectPosterior::<simfer_flows::Estimator>::from_json("{\"format\":\"x\",\"version\":1}")
+            .unwrap_err();
     assert!(err.to_string().contains("simfer-posterior"), "{err}");
-    assert!(Posterior::<simfer_flows::Estimator>::from_json("not json").is_err());
+    assert!(DirectPosterior::<simfer_flows::Estimator>::from_json("not json").is_err());
     // An estimator of an unknown kind, or a known kind in an unknown version.
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["estimator"]["kind"] = serde_json::json!("spline-of-the-future");
-    let err = Posterior::<simfer_flows::Estimator>::from_json(&v.to_string()).unwrap_err();
+    let err = DirectPosterior::<simfer_flows::Estimator>::from_json(&v.to_string()).unwrap_err();
     assert!(
         err.to_string().contains("spline-of-the-future") && err.to_string().contains("`maf`"),
         "{err}"
     );
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["estimator"]["version"] = serde_json::json!(41);
-    let err = Posterior::<simfer_flows::Estimator>::from_json(&v.to_string()).unwrap_err();
+    let err = DirectPosterior::<simfer_flows::Estimator>::from_json(&v.to_string()).unwrap_err();
     assert!(err.to_string().contains("version 41"), "{err}");
 
     // A file of version 1 (the estimator a bare MAF) still loads, with the same density.
@@ -154,7 +155,7 @@ fn save_and_load_give_identical_log_probs() {
     let model = v["estimator"]["model"].take();
     v["estimator"] = model;
     v["version"] = serde_json::json!(1);
-    let old: Posterior = Posterior::from_json(&v.to_string()).unwrap();
+    let old: DirectPosterior = DirectPosterior::from_json(&v.to_string()).unwrap();
     assert_eq!(old.log_prob(&theta, None).unwrap(), a);
     std::fs::remove_dir_all(&dir).ok();
 }

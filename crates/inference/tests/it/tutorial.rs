@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use simfer_benchmark::task;
 use simfer_distributions::{Prior, rng_from_seed};
 use simfer_inference::{MapOptions, ProposalSource, SnpeConfig, run_snpe};
-use simfer_simulators::task;
 
 fn mean_std(samples: &nalgebra::DMatrix<f64>) -> Vec<(f64, f64)> {
     samples

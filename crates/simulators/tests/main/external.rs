@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use nalgebra::DMatrix;
 use rand::RngCore;
+use simfer_benchmark::tasks::TwoMoons;
 use simfer_distributions::{BoxUniform, Prior, derive_rng, rng_from_seed};
 use simfer_simulators::external::ExternalSimulator;
-use simfer_simulators::tasks::TwoMoons;
 use simfer_simulators::{
     BatchPlan, ExternalSimulatorBuilder, SimulationOptions, Simulations, Simulator, SimulatorError,
     check_sbi_inputs, simulate_batch, simulate_for_sbi,

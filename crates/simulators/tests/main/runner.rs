@@ -2,10 +2,10 @@
 
 use nalgebra::{DMatrix, DVector};
 use rand::{Rng, RngCore};
+use simfer_benchmark::tasks::TwoMoons;
 use simfer_distributions::{
     BoxUniform, DistributionError, Prior, Proposal, Support, derive_rng, rng_from_seed,
 };
-use simfer_simulators::tasks::TwoMoons;
 use simfer_simulators::{
     FnSimulator, InvalidReport, SimulationOptions, Simulator, SimulatorError, SliceSimulator,
     check_sbi_inputs, simulate_batch, simulate_for_sbi,
@@ -32,7 +32,7 @@ fn one_and_two_threads_give_bit_identical_results() {
         ("lotka_volterra", 100),
     ];
     for (name, n) in cases {
-        let task = simfer_simulators::task(name).unwrap();
+        let task = simfer_benchmark::task(name).unwrap();
         let (sim, prior, n) = (task.simulator(), task.prior(), &n);
         let one = in_pool(1, || simulate_for_sbi(sim.as_ref(), &prior, *n, &opts(11))).unwrap();
         let two = in_pool(2, || simulate_for_sbi(sim.as_ref(), &prior, *n, &opts(11))).unwrap();

@@ -2,4 +2,5 @@
 
 mod losses;
 mod mock;
+mod nre;
 mod training;
