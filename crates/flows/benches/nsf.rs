@@ -24,8 +24,8 @@ use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use simfer_flows::{
-    Adam, ConditionalDensityEstimator, Gradients, Nsf, NsfConfig, Precision, Workspace,
-    clip_grad_norm,
+    Adam, ConditionalDensityEstimator, Gradients, Nsf, NsfConfig, Parameterized, Precision,
+    Workspace, clip_grad_norm,
 };
 
 /// CPU time of all threads of this process, in nanoseconds (0 where unavailable).

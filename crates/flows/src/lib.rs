@@ -33,7 +33,9 @@
 //! One maximum-likelihood training step:
 //! ```
 //! use nalgebra::DMatrix;
-//! use simfer_flows::{Adam, ConditionalDensityEstimator, Gradients, Maf, MafConfig, clip_grad_norm};
+//! use simfer_flows::{
+//!     Adam, ConditionalDensityEstimator, Gradients, Maf, MafConfig, Parameterized, clip_grad_norm,
+//! };
 //!
 //! // θ (2 × n) and the condition x (1 × n): θ ≈ (x, −x) + noise.
 //! let n = 64;

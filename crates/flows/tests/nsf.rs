@@ -11,7 +11,7 @@ use simfer_flows::nsf::{Conditioner, CouplingLayout};
 use simfer_flows::testing::Conformance;
 use simfer_flows::{
     Adam, ConditionalDensityEstimator, Estimator, EstimatorConfig, EstimatorKind, FlowError,
-    Gradients, Nsf, NsfConfig, Precision, clip_grad_norm,
+    Gradients, Nsf, NsfConfig, Parameterized, Precision, clip_grad_norm,
 };
 
 use crate::common::{data, rng};

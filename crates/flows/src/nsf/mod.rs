@@ -43,7 +43,9 @@ use rand_distr::{Distribution, StandardNormal};
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 use simfer_nn::driver::{PassInputs, Passes};
-use simfer_nn::{Activation, Dense, Gradients, Mlp, Precision, Real, ResidualNet, Workspace};
+use simfer_nn::{
+    Activation, Dense, Gradients, Mlp, Parameterized, Precision, Real, ResidualNet, Workspace,
+};
 
 use crate::any::EstimatorSettings;
 use crate::error::FlowError;
@@ -341,7 +343,7 @@ fn layouts(config: &NsfConfig, d: usize, c: usize) -> Vec<CouplingLayout> {
 ///
 /// ```
 /// use nalgebra::DMatrix;
-/// use simfer_flows::{ConditionalDensityEstimator, Gradients, Nsf, NsfConfig};
+/// use simfer_flows::{ConditionalDensityEstimator, Gradients, Nsf, NsfConfig, Parameterized};
 ///
 /// let theta = DMatrix::from_fn(2, 100, |i, j| ((i + 3 * j) as f64).sin());
 /// let x = DMatrix::from_fn(3, 100, |i, j| ((2 * i + j) as f64).cos());
@@ -549,6 +551,20 @@ impl Nsf {
     }
 }
 
+impl Parameterized for Nsf {
+    fn num_params(&self) -> usize {
+        self.data.params.len()
+    }
+
+    fn params(&self) -> &[f64] {
+        &self.data.params
+    }
+
+    fn params_mut(&mut self) -> &mut [f64] {
+        &mut self.data.params
+    }
+}
+
 impl ConditionalDensityEstimator for Nsf {
     fn kind(&self) -> &'static str {
         "nsf"
@@ -560,18 +576,6 @@ impl ConditionalDensityEstimator for Nsf {
 
     fn condition_dim(&self) -> usize {
         self.data.condition_dim
-    }
-
-    fn num_params(&self) -> usize {
-        self.data.params.len()
-    }
-
-    fn params(&self) -> &[f64] {
-        &self.data.params
-    }
-
-    fn params_mut(&mut self) -> &mut [f64] {
-        &mut self.data.params
     }
 
     /// Runs in the precision of [`NsfConfig::precision`] (the log-densities handed back

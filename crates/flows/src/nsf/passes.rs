@@ -14,7 +14,7 @@ use super::{Conditioner, CouplingLayout, LN_2PI, Nsf, lu};
 impl ChunkModel for Nsf {
     type Chunk<T: Real> = Chunk<T>;
 
-    fn num_params(&self) -> usize {
+    fn gradient_len(&self) -> usize {
         self.data.params.len()
     }
 
