@@ -524,6 +524,26 @@ fn gradients_match_central_differences() {
 }
 
 #[test]
+fn gradients_of_other_architectures() {
+    // Shared hidden layers of the context map (their gradients add up), none at all,
+    // residual nets without blocks, two bins and another tail bound.
+    for hl in [0, 3] {
+        let cfg = NsfConfig {
+            hidden_layers_spline_context: hl,
+            ..small_config()
+        };
+        check_gradients(&cfg, 1, 2, 0.3, usize::MAX);
+    }
+    let cfg = NsfConfig {
+        num_blocks: 0,
+        num_bins: 2,
+        tail_bound: 2.0,
+        ..small_config()
+    };
+    check_gradients(&cfg, 3, 2, 0.3, usize::MAX);
+}
+
+#[test]
 fn gradients_of_the_default_architecture() {
     check_gradients(&NsfConfig::default(), 2, 2, 0.05, 10);
     check_gradients(&NsfConfig::default(), 1, 3, 0.05, 10);
