@@ -22,6 +22,9 @@ pub enum InferenceError {
     /// Simulation failed.
     #[error("simulation: {0}")]
     Simulation(#[from] SimulatorError),
+    /// MCMC sampling failed: no valid start, a spent budget, bad settings.
+    #[error("MCMC: {0}")]
+    Mcmc(#[from] simfer_mcmc::McmcError),
     /// Two sizes that must agree do not.
     #[error("{what}: expected {expected}, found {found}")]
     DimensionMismatch {

@@ -44,6 +44,7 @@ mod posterior;
 pub mod potential;
 mod progress;
 mod runner;
+mod truncated;
 
 pub use error::InferenceError;
 pub use map::{MapEstimate, MapOptions, map_search};
@@ -52,6 +53,10 @@ pub use orchestrator::{
     SnpeConfig,
 };
 pub use persist::{POSTERIOR_FORMAT, POSTERIOR_FORMAT_VERSION};
-pub use posterior::{DirectPosterior, Posterior, PosteriorKind, RejectionStats, SamplingOptions};
-pub use potential::{EstimatorPotential, LikelihoodPotential, Potential};
+pub use posterior::{
+    DirectPosterior, LikelihoodModel, McmcPosterior, Posterior, PosteriorKind, PotentialModel,
+    RatioModel, RejectionStats, SamplingOptions,
+};
+pub use potential::{EstimatorPotential, LikelihoodPotential, Potential, RatioPotential};
 pub use runner::{RoundReport, SnpeRun, run_snpe};
+pub use truncated::{TruncatedPrior, TruncationOptions};

@@ -69,7 +69,9 @@ impl TruncationOptions {
                 ),
             );
         }
-        if self.num_rejection_samples == 0 || self.max_sampling_batch_size == 0 || self.max_draws == 0
+        if self.num_rejection_samples == 0
+            || self.max_sampling_batch_size == 0
+            || self.max_draws == 0
         {
             return bad(
                 "num_rejection_samples / max_sampling_batch_size / max_draws",
@@ -78,7 +80,10 @@ impl TruncationOptions {
         }
         if let Some(s) = self.max_seconds {
             if s.is_nan() || s <= 0.0 {
-                return bad("max_seconds", format!("expected a positive number, found {s}"));
+                return bad(
+                    "max_seconds",
+                    format!("expected a positive number, found {s}"),
+                );
             }
         }
         Ok(())
@@ -216,7 +221,9 @@ impl TruncatedPrior {
             if accepted >= n {
                 break;
             }
-            let out_of_time = o.max_seconds.is_some_and(|s| start.elapsed().as_secs_f64() > s);
+            let out_of_time = o
+                .max_seconds
+                .is_some_and(|s| start.elapsed().as_secs_f64() > s);
             if drawn >= o.max_draws || out_of_time {
                 return Err(InferenceError::RejectionBudget {
                     requested: n,
@@ -226,7 +233,9 @@ impl TruncatedPrior {
                     limit: " (sampling the truncated prior: its budget is spent)".into(),
                 });
             }
-            let rate = (accepted as f64 / drawn as f64).max(self.prior_mass * 0.5).max(1e-12);
+            let rate = (accepted as f64 / drawn as f64)
+                .max(self.prior_mass * 0.5)
+                .max(1e-12);
             let want = (1.5 * (n - accepted) as f64 / rate).min(1e12) as usize;
             batch = want.clamp(100, o.max_sampling_batch_size);
         }

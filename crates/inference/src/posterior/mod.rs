@@ -14,8 +14,10 @@ use crate::InferenceError;
 use crate::map::{MapEstimate, MapOptions};
 
 mod direct;
+mod mcmc;
 
 pub use direct::{DirectPosterior, RejectionStats, SamplingOptions};
+pub use mcmc::{LikelihoodModel, McmcPosterior, PotentialModel, RatioModel};
 
 /// The kinds of posterior.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

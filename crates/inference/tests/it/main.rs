@@ -1,5 +1,6 @@
 //! Integration tests of simfer-inference (one binary).
 
 mod errors;
+mod mcmc;
 mod posterior;
 mod tutorial;
