@@ -19,7 +19,7 @@ impl SavedModel for Nsf {
 }
 
 impl Nsf {
-    /// The flow in the binary format (see [`io`](crate::io)).
+    /// The flow in the binary format (see [`io`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>, FlowError> {
         io::to_bytes(self)
     }

@@ -24,7 +24,7 @@
 //! by the stable root `ξ = 2c / (−b − √(b² − 4ac))`.
 //!
 //! Layout: element-major rows ("structure of arrays"): row `p` of an array with stride
-//! `mp` (the number of elements padded to a multiple of [`LANES`]) holds value `p` of
+//! `mp` (the number of elements padded to a multiple of 16) holds value `p` of
 //! every element. The kernels work on blocks of elements that keep their scratch rows in
 //! the L1 cache, each step one vectorizable pass over the block with no branch per
 //! element (selects instead).
