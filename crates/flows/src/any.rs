@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use simfer_nn::{Gradients, Parameterized, Precision, Workspace};
 
 use crate::estimator::ConditionalDensityEstimator;
+use crate::nsf::{Nsf, NsfConfig};
 use crate::{FlowError, Maf, MafConfig};
 
 /// The settings of one kind of estimator: what [`EstimatorConfig`] holds for it.
@@ -221,6 +222,7 @@ macro_rules! kinds {
 kinds! {
     $
     Maf(Maf, MafConfig, "maf", "The masked autoregressive flow ([`Maf`], the reference's default)."),
+    Nsf(Nsf, NsfConfig, "nsf", "The neural spline flow ([`Nsf`]: rational-quadratic spline couplings)."),
 }
 
 fn unknown_kind(found: &str) -> FlowError {

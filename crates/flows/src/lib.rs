@@ -10,7 +10,9 @@
 //!   the parameters and, when asked, the input and the condition ([`Gradients`]),
 //!   sampling;
 //! * the estimators: [`Maf`] (the masked autoregressive flow as the reference library
-//!   builds it; [`MafConfig`]'s defaults are the reference's);
+//!   builds it; [`MafConfig`]'s defaults are the reference's) and [`Nsf`] (the neural
+//!   spline flow: rational-quadratic spline couplings; [`NsfConfig`]'s defaults are the
+//!   reference's);
 //! * run-time choice: [`EstimatorKind`] (a name such as `"maf"`), [`EstimatorConfig`] (a
 //!   kind with its settings) and [`Estimator`] (any built estimator), which save and load
 //!   in the self-describing format of [`io`] (kind, format version, architecture);
@@ -67,6 +69,7 @@ pub mod estimator;
 #[cfg(feature = "serde")]
 pub mod io;
 pub mod maf;
+pub mod nsf;
 mod passes;
 pub mod standardize;
 #[cfg(feature = "testing")]
@@ -77,6 +80,7 @@ pub use classifier::{ClassifierConfig, RatioClassifier};
 pub use error::FlowError;
 pub use estimator::{ConditionalDensityEstimator, Gradients, Parameterized, Workspace};
 pub use maf::{Maf, MafConfig};
+pub use nsf::{Nsf, NsfConfig};
 /// The numerical building blocks the estimators are made of.
 pub use simfer_nn as nn;
 pub use simfer_nn::{Activation, Adam, Optimizer, Precision, clip_grad_norm};

@@ -5,5 +5,6 @@ mod conformance;
 mod density;
 mod gradients;
 mod io;
+mod nsf;
 mod precision;
 mod training;
