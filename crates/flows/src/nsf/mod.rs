@@ -50,7 +50,7 @@ use simfer_nn::{
 use crate::any::EstimatorSettings;
 use crate::error::FlowError;
 use crate::estimator::{ConditionalDensityEstimator, check_batch, check_condition};
-use crate::passes::{log_prob_f64, log_prob_grad_input_f64};
+use crate::passes::{log_prob_f64, log_prob_grad_condition_f64, log_prob_grad_input_f64};
 use crate::standardize::{Standardization, statistics};
 
 #[cfg(feature = "serde")]
@@ -641,6 +641,21 @@ impl ConditionalDensityEstimator for Nsf {
             &condition.as_view(),
         )?;
         log_prob_grad_input_f64(self, input, condition)
+    }
+
+    /// Evaluated in `f64`, whatever [`NsfConfig::precision`] says.
+    fn log_prob_grad_condition(
+        &self,
+        input: &DMatrix<f64>,
+        condition: &DMatrix<f64>,
+    ) -> Result<(DVector<f64>, DMatrix<f64>), FlowError> {
+        check_batch(
+            self.data.input_dim,
+            self.data.condition_dim,
+            &input.as_view(),
+            &condition.as_view(),
+        )?;
+        log_prob_grad_condition_f64(self, input, condition)
     }
 
     /// Standard normal noise (all drawn first from `rng`, column by column) mapped

@@ -37,7 +37,6 @@ pub struct NreConfig {
     pub progress: bool,
 }
 
-
 /// NRE as a [`Method`].
 pub struct Nre {
     config: NreConfig,
