@@ -67,7 +67,7 @@ pub use methods::nre::{Nre, NreConfig, Snre};
 pub use persist::{POSTERIOR_FORMAT, POSTERIOR_FORMAT_VERSION};
 pub use posterior::{
     DirectPosterior, LikelihoodModel, McmcPosterior, Posterior, PosteriorKind, PotentialModel,
-    RatioModel, RejectionStats, SamplingOptions,
+    RatioModel, RejectionOptions, RejectionPosterior, RejectionStats, SamplingOptions,
 };
 pub use potential::{EstimatorPotential, LikelihoodPotential, Potential, RatioPotential};
 pub use runner::{EstimatorChoice, Inference, InferenceRun, IntoPrior, MethodKind, RoundReport};

@@ -15,9 +15,11 @@ use crate::map::{MapEstimate, MapOptions};
 
 mod direct;
 mod mcmc;
+mod rejection;
 
 pub use direct::{DirectPosterior, RejectionStats, SamplingOptions};
 pub use mcmc::{LikelihoodModel, McmcPosterior, PotentialModel, RatioModel};
+pub use rejection::{RejectionOptions, RejectionPosterior};
 
 /// The kinds of posterior.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ use nalgebra::{DMatrix, DVector};
 use simfer_distributions::{BoxUniform, MultivariateNormal, Prior, rng_from_seed};
 use simfer_inference::{
     InferenceError, MapOptions, McmcPosterior, Posterior, PosteriorKind, Potential, PotentialModel,
+    RejectionOptions, RejectionPosterior,
 };
 use simfer_mcmc::{McmcError, SliceSettings};
 
@@ -259,4 +260,67 @@ fn an_invalid_potential_and_a_spent_budget_are_clear_errors() {
         posterior.sample(10, None, &mut rng_from_seed(0)),
         Err(InferenceError::NoObservation)
     ));
+}
+
+#[test]
+fn rejection_sampling_of_a_potential_gives_exact_samples_within_its_budget() {
+    // The truncated normal of the bounded-prior test, by rejection from the prior.
+    let prior: Arc<dyn Prior> = Arc::new(BoxUniform::uniform(1, 0.0, 1.0).unwrap());
+    let model = GaussianLikelihood {
+        d: 1,
+        s: 0.3,
+        mode: Mode::Exact,
+    };
+    let posterior =
+        RejectionPosterior::new(model, Arc::clone(&prior), RejectionOptions::default(), 1).unwrap();
+    assert_eq!(posterior.kind(), PosteriorKind::Rejection);
+    let n = 20_000;
+    let samples = posterior
+        .sample(n, Some(&[0.9]), &mut rng_from_seed(3))
+        .unwrap();
+    let m = 100_000;
+    let (mut z, mut m1, mut m2) = (0.0, 0.0, 0.0);
+    for k in 0..m {
+        let t = (k as f64 + 0.5) / m as f64;
+        let w = (-0.5 * ((t - 0.9) / 0.3f64).powi(2)).exp();
+        z += w;
+        m1 += w * t;
+        m2 += w * t * t;
+    }
+    let (mean, var) = (m1 / z, m2 / z - (m1 / z).powi(2));
+    let (sm, sv) = moments(&samples);
+    // Independent draws: four standard errors.
+    assert!(
+        (sm[0] - mean).abs() < 4.0 * (var / n as f64).sqrt(),
+        "{} vs {mean}",
+        sm[0]
+    );
+    assert!((sv[0] / var - 1.0).abs() < 0.05, "{} vs {var}", sv[0]);
+    // The acceptance rate is the evidence over the envelope: ∫ N(x; θ, s²) dθ / max.
+    let rate = posterior.last_acceptance_rate().unwrap();
+    assert!(
+        (rate - z / m as f64).abs() < 0.02,
+        "{rate} vs {}",
+        z / m as f64
+    );
+
+    // A likelihood far narrower than the prior spends a small budget: a clear error.
+    let narrow = GaussianLikelihood {
+        d: 1,
+        s: 1e-4,
+        mode: Mode::Exact,
+    };
+    let tight = RejectionOptions {
+        max_draws: 50_000,
+        ..RejectionOptions::default()
+    };
+    let posterior = RejectionPosterior::new(narrow, prior, tight, 1).unwrap();
+    let err = posterior
+        .sample(1000, Some(&[0.5]), &mut rng_from_seed(3))
+        .unwrap_err();
+    assert!(
+        matches!(err, InferenceError::RejectionBudget { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("MCMC"), "{err}");
 }
