@@ -2,6 +2,7 @@
 
 mod errors;
 mod mcmc;
+mod methods;
 mod posterior;
 mod tutorial;
 
