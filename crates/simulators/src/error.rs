@@ -78,6 +78,17 @@ pub enum SimulatorError {
     /// A prior or proposal failed.
     #[error(transparent)]
     Distribution(#[from] DistributionError),
+    /// A [`SimulationSink`](crate::SimulationSink) could not keep simulations that
+    /// returned (e.g. the disk of a durable run is full); the batch stops.
+    #[error("keeping simulations {first}..{end} failed: {message}")]
+    Sink {
+        /// The first simulation (index in the batch) the sink was given.
+        first: usize,
+        /// One past the last.
+        end: usize,
+        /// What went wrong.
+        message: String,
+    },
     /// An external simulator's program could not be started (it does not exist, is not
     /// executable, or the working directory does not exist).
     #[error("could not start the external simulator `{command}`: {source}{}", spawn_hint(.source))]

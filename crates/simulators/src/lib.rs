@@ -44,8 +44,8 @@ mod simulator;
 pub use error::SimulatorError;
 pub use external::{ExternalSimulator, ExternalSimulatorBuilder};
 pub use runner::{
-    InvalidReport, SimulationOptions, Simulations, check_sbi_inputs, simulate_batch,
-    simulate_for_sbi,
+    InvalidReport, SimulationOptions, SimulationSink, Simulations, check_sbi_inputs,
+    simulate_batch, simulate_batch_with, simulate_for_sbi,
 };
 pub use simulator::{
     BatchPlan, FnSimulator, SimulationChunk, Simulator, SliceSimulator, check_chunk, check_lengths,
