@@ -294,11 +294,14 @@ fn check_sbi_inputs_reports_clear_errors() {
     assert!(simulate_batch(&no_output, &DMatrix::zeros(2, 3), &opts(0)).is_err());
 }
 
+/// What a sink was given in one call: the first index, the values, the failed rows.
+type SinkCall = (usize, Vec<f64>, Vec<(usize, String)>);
+
 /// A sink that records what it was given, and fails from simulation `fail_from` on.
 struct Recorder {
     x_dim: usize,
     fail_from: usize,
-    seen: std::sync::Mutex<Vec<(usize, Vec<f64>, Vec<(usize, String)>)>>,
+    seen: std::sync::Mutex<Vec<SinkCall>>,
 }
 
 impl simfer_simulators::SimulationSink for Recorder {
