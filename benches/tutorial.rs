@@ -9,24 +9,20 @@
 //! ```
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use simfer::prelude::*;
 
 fn tutorial(seed: u64) -> nalgebra::DMatrix<f64> {
     let t = task("linear_gaussian").expect("a known task");
-    let prior: Arc<dyn Prior> = Arc::from(t.prior());
-    let run = run_snpe(
-        prior,
-        t.simulator().as_ref(),
-        Some(&[0.0; 3]),
-        2,
-        500,
-        seed,
-        SnpeConfig::default(),
-    )
-    .expect("the tutorial runs");
+    let run = Inference::new(t.prior())
+        .method("snpe")
+        .rounds(2)
+        .simulations_per_round(500)
+        .observation(&[0.0; 3])
+        .seed(seed)
+        .run(t.simulator().as_ref())
+        .expect("the tutorial runs");
     run.posterior()
         .sample(10_000, None, &mut rng_from_seed(seed))
         .expect("sampling succeeds")

@@ -8,7 +8,6 @@
 //! For each observation it prints the posterior mean and std next to those of exact
 //! reference samples (two_moons' posterior is known by inverting the simulator).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
@@ -46,20 +45,15 @@ fn summary(s: &DMatrix<f64>) -> String {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let task = task("two_moons")?;
-    let prior: Arc<dyn Prior> = Arc::from(task.prior());
     let simulator = task.simulator();
 
     let start = Instant::now();
     // One round from the prior: the posterior is amortized over x.
-    let run = run_snpe(
-        prior,
-        simulator.as_ref(),
-        None,
-        1,
-        args.simulations,
-        args.seed,
-        SnpeConfig::default(),
-    )?;
+    let run = Inference::new(task.prior())
+        .method("npe")
+        .simulations_per_round(args.simulations)
+        .seed(args.seed)
+        .run(simulator.as_ref())?;
     let h = &run.rounds[0].history;
     println!(
         "trained on {} simulations: {} epochs (best {}), validation loss {:.4}, {:.2} s",
@@ -79,7 +73,8 @@ fn main() -> anyhow::Result<()> {
     )?;
     let start = Instant::now();
     let estimates = run
-        .posterior()
+        .direct_posterior()
+        .ok_or_else(|| anyhow::anyhow!("NPE gives a direct posterior"))?
         .sample_batched(args.samples, &sims.x, args.seed)?;
     println!(
         "sampled {} × {} posterior samples from the one network in {:.3} s\n",

@@ -34,9 +34,13 @@ pub mod prelude {
         BoxUniform, Independent, LogNormal, MultivariateNormal, Prior, Support, derive_rng,
         rng_from_seed,
     };
-    pub use simfer_flows::{ConditionalDensityEstimator, Maf, MafConfig, Precision};
+    pub use simfer_flows::{
+        ConditionalDensityEstimator, EstimatorConfig, EstimatorKind, Maf, MafConfig, Parameterized,
+        Precision,
+    };
     pub use simfer_inference::{
-        DirectPosterior, InvalidPolicy, MapOptions, SamplingOptions, Snpe, SnpeConfig, run_snpe,
+        DirectPosterior, Inference, InferenceRun, InvalidPolicy, MapOptions, MethodKind, Posterior,
+        SamplingOptions, Snle, Snpe, SnpeConfig, Snre,
     };
     pub use simfer_simulators::{
         ExternalSimulator, FnSimulator, SimulationOptions, Simulator, check_sbi_inputs,

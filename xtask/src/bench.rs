@@ -32,6 +32,7 @@ use simfer_analysis::{C2stOptions, c2st_with_details, write_samples_csv};
 use simfer_benchmark::Task;
 use simfer_distributions::derive_rng;
 use simfer_flows::{EstimatorKind, Precision};
+use simfer_inference::MethodKind;
 
 use crate::cli::{BenchArgs, SuiteName};
 use crate::infer::{
@@ -250,7 +251,10 @@ pub struct RunRecord {
     pub entry: String,
     /// The task.
     pub task: String,
-    /// The density estimator.
+    /// The method.
+    #[serde(default = "default_method")]
+    pub method: MethodKind,
+    /// The density estimator (for NRE: none, reported as the default).
     #[serde(default = "default_estimator")]
     pub estimator: EstimatorKind,
     /// Total simulations.
@@ -286,6 +290,33 @@ pub struct RunRecord {
 /// The estimator of reports written before the estimator was recorded.
 fn default_estimator() -> EstimatorKind {
     EstimatorKind::Maf
+}
+
+/// The method of reports written before the method was recorded (fixed up by the number
+/// of rounds when read).
+fn default_method() -> MethodKind {
+    MethodKind::Snpe
+}
+
+/// The (method, estimator) pairs to run on a configuration of `rounds` rounds: the
+/// methods whose kind fits the rounds, each with every estimator (NRE once).
+pub fn combinations(
+    methods: &[MethodKind],
+    estimators: &[EstimatorKind],
+    rounds: usize,
+) -> Vec<(MethodKind, EstimatorKind)> {
+    let mut out = Vec::new();
+    for &m in methods {
+        if m.is_sequential() != (rounds > 1) {
+            continue;
+        }
+        if m.uses_estimator() {
+            out.extend(estimators.iter().map(|&e| (m, e)));
+        } else if let Some(&e) = estimators.first() {
+            out.push((m, e));
+        }
+    }
+    out
 }
 
 impl RunRecord {
@@ -383,12 +414,15 @@ pub fn bench(args: &BenchArgs) -> Result<Report> {
         seconds_total: 0.0,
     };
     ensure!(
-        !args.estimator.is_empty(),
-        "--estimator: expected at least one estimator"
+        !args.estimator.is_empty() && !args.method.is_empty(),
+        "--method and --estimator: expected at least one each"
     );
-    let total: usize = entries.iter().map(|e| e.configs.len()).sum::<usize>()
-        * args.observations
-        * args.estimator.len();
+    let total: usize = entries
+        .iter()
+        .flat_map(|e| &e.configs)
+        .map(|c| combinations(&args.method, &args.estimator, c.rounds).len())
+        .sum::<usize>()
+        * args.observations;
     let start = Instant::now();
     println!(
         "{} suite: {total} runs on {} threads; writing {}",
@@ -425,15 +459,16 @@ pub fn bench(args: &BenchArgs) -> Result<Report> {
                 reference_error,
                 seconds_reference,
             });
-            for (config, &estimator) in entry
-                .configs
-                .iter()
-                .flat_map(|c| args.estimator.iter().map(move |e| (c, e)))
-            {
+            for (config, (method, estimator)) in entry.configs.iter().flat_map(|c| {
+                combinations(&args.method, &args.estimator, c.rounds)
+                    .into_iter()
+                    .map(move |me| (c, me))
+            }) {
                 let case = Case {
                     entry,
                     task: task.as_ref(),
                     config: *config,
+                    method,
                     estimator,
                     k,
                     theta_true: theta_true.as_deref(),
@@ -443,7 +478,7 @@ pub fn bench(args: &BenchArgs) -> Result<Report> {
                 let (record, samples) = run_case(&case, args);
                 if let (true, Some(s)) = (args.keep_samples, &samples) {
                     let path = samples_dir.join(format!(
-                        "{}_{estimator}_n{}_r{}_obs{k}.csv",
+                        "{}_{method}_{estimator}_n{}_r{}_obs{k}.csv",
                         entry.name, config.budget, config.rounds
                     ));
                     write_samples_csv(&path, s, None)?;
@@ -469,6 +504,7 @@ struct Case<'a> {
     entry: &'a Entry,
     task: &'a dyn Task,
     config: Config,
+    method: MethodKind,
     estimator: EstimatorKind,
     k: usize,
     theta_true: Option<&'a [f64]>,
@@ -480,6 +516,7 @@ struct Case<'a> {
 fn run_case(case: &Case<'_>, args: &BenchArgs) -> (RunRecord, Option<DMatrix<f64>>) {
     let seed = case.k as u64;
     let settings = InferenceSettings {
+        method: case.method,
         rounds: case.config.rounds,
         simulations_per_round: case.config.simulations_per_round(),
         seed,
@@ -492,6 +529,7 @@ fn run_case(case: &Case<'_>, args: &BenchArgs) -> (RunRecord, Option<DMatrix<f64
     let mut record = RunRecord {
         entry: case.entry.name.clone(),
         task: case.entry.task.clone(),
+        method: case.method,
         estimator: case.estimator,
         budget: case.config.budget,
         rounds: case.config.rounds,
@@ -558,8 +596,8 @@ fn run_case(case: &Case<'_>, args: &BenchArgs) -> (RunRecord, Option<DMatrix<f64
 /// The line printed for a run.
 pub fn progress_line(r: &RunRecord) -> String {
     let head = format!(
-        "{:<23} {:<3} {:>6} sims  R={:<2}  obs {}",
-        r.entry, r.estimator, r.budget, r.rounds, r.observation
+        "{:<23} {:<5} {:<3} {:>6} sims  R={:<2}  obs {}",
+        r.entry, r.method, r.estimator, r.budget, r.rounds, r.observation
     );
     if r.round_details.is_empty() {
         return format!(

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use simfer_flows::EstimatorKind;
+use simfer_inference::MethodKind;
 
 /// Developer tasks for the simfer workspace.
 #[derive(Debug, Parser)]
@@ -91,7 +92,11 @@ pub struct RunArgs {
     /// The observation.
     #[command(flatten)]
     pub observation: ObservationArgs,
-    /// Rounds: 1 is NPE, more is SNPE-C (APT) focused on x_o.
+    /// The method: npe, snpe, tsnpe, nle, snle, nre, snre (default: npe for one round,
+    /// snpe for more).
+    #[arg(long, value_parser = parse_method)]
+    pub method: Option<MethodKind>,
+    /// Rounds: 1 is one round; more focus the later rounds on x_o.
     #[arg(long, default_value_t = 1)]
     pub rounds: usize,
     /// Simulations per round.
@@ -127,6 +132,12 @@ pub struct RunArgs {
     /// Show progress bars (on a terminal).
     #[arg(long)]
     pub progress: bool,
+}
+
+/// A method by name (`npe`, `snpe`, …).
+fn parse_method(s: &str) -> Result<MethodKind, String> {
+    s.parse()
+        .map_err(|e: simfer_inference::InferenceError| e.to_string())
 }
 
 /// An estimator kind by name (`maf`, …).
@@ -192,8 +203,14 @@ pub struct BenchArgs {
     /// Cap on the training epochs per round (default: none, early stopping decides).
     #[arg(long)]
     pub max_epochs: Option<usize>,
+    /// The methods to run (comma-separated): the one-round methods (npe, nle, nre) run the
+    /// suite's one-round entries, the sequential ones (snpe, tsnpe, snle, snre) its
+    /// multi-round entries; the report has a column per method and estimator.
+    #[arg(long, value_delimiter = ',', default_value = "npe,snpe", value_parser = parse_method)]
+    pub method: Vec<MethodKind>,
     /// The density estimators to run (comma-separated, e.g. `maf,nsf`): every run of
-    /// the suite is made with each, and the report has a column per estimator.
+    /// the suite is made with each (NRE, which trains a classifier, once), and the report
+    /// has a column per estimator.
     #[arg(long, value_delimiter = ',', default_value = "maf", value_parser = parse_estimator)]
     pub estimator: Vec<EstimatorKind>,
     /// Precision of the training passes.

@@ -1,7 +1,6 @@
-//! The pipeline shared by `run` and `bench`: a task by name, an observation, one NPE/SNPE-C
-//! run through `simfer_inference::run_snpe`, posterior samples, and what each round did.
+//! The pipeline shared by `run` and `bench`: a task by name, an observation, one run of any
+//! method through `simfer_inference::Inference`, posterior samples, and what each round did.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -12,7 +11,7 @@ use simfer_benchmark::tasks::LinearGaussian;
 use simfer_benchmark::{Task, task};
 use simfer_distributions::{Prior, derive_rng};
 use simfer_flows::{EstimatorKind, Precision};
-use simfer_inference::{ProposalSource, SnpeConfig, run_snpe};
+use simfer_inference::{DirectPosterior, Inference, MethodKind, Posterior};
 use simfer_simulators::{SimulationOptions, Simulator, simulate_batch};
 
 // The random streams that xtask derives from a run's seed with `derive_rng(seed, stream)`,
@@ -84,7 +83,10 @@ pub fn simulate_observation(task: &dyn Task, theta: &[f64], seed: u64) -> Result
 /// Settings of one inference run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InferenceSettings {
-    /// Rounds (1: NPE; more: SNPE-C).
+    /// The method.
+    #[serde(default = "default_method")]
+    pub method: MethodKind,
+    /// Rounds (1 for npe, nle, nre; more for the sequential methods).
     pub rounds: usize,
     /// Simulations per round.
     pub simulations_per_round: usize,
@@ -106,6 +108,57 @@ pub struct InferenceSettings {
 /// The estimator of reports written before the estimator was a setting.
 fn default_estimator() -> EstimatorKind {
     EstimatorKind::Maf
+}
+
+/// The method of reports written before the method was a setting (NPE or SNPE-C by the
+/// number of rounds; the round count is checked against it).
+fn default_method() -> MethodKind {
+    MethodKind::Snpe
+}
+
+/// The method of `rounds` rounds of `family` (`npe`, `nle`, `nre`, or their sequential
+/// variants): the one-round name for one round, the sequential one otherwise (TSNPE is
+/// sequential in any case).
+pub fn method_for_rounds(family: MethodKind, rounds: usize) -> MethodKind {
+    match (family, rounds > 1) {
+        (MethodKind::Npe | MethodKind::Snpe, false) => MethodKind::Npe,
+        (MethodKind::Npe | MethodKind::Snpe, true) => MethodKind::Snpe,
+        (MethodKind::Nle | MethodKind::Snle, false) => MethodKind::Nle,
+        (MethodKind::Nle | MethodKind::Snle, true) => MethodKind::Snle,
+        (MethodKind::Nre | MethodKind::Snre, false) => MethodKind::Nre,
+        (MethodKind::Nre | MethodKind::Snre, true) => MethodKind::Snre,
+        (MethodKind::Tsnpe, _) => MethodKind::Tsnpe,
+    }
+}
+
+/// The convergence diagnostics of an MCMC posterior's samples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChainSummary {
+    /// Chains.
+    pub chains: usize,
+    /// Draws kept per chain.
+    pub draws_per_chain: usize,
+    /// The largest rank-normalized split-R̂ over the coordinates.
+    pub max_rhat: f64,
+    /// The smallest bulk ESS over the coordinates.
+    pub min_ess_bulk: f64,
+    /// The smallest tail ESS over the coordinates.
+    pub min_ess_tail: f64,
+    /// Potential evaluations.
+    pub evaluations: u64,
+}
+
+impl From<&simfer_mcmc::McmcDiagnostics> for ChainSummary {
+    fn from(d: &simfer_mcmc::McmcDiagnostics) -> Self {
+        ChainSummary {
+            chains: d.chains,
+            draws_per_chain: d.draws_per_chain,
+            max_rhat: d.max_rhat(),
+            min_ess_bulk: d.min_ess_bulk(),
+            min_ess_tail: d.min_ess_tail(),
+            evaluations: d.evaluations,
+        }
+    }
 }
 
 /// What one round did.
@@ -131,8 +184,12 @@ pub struct RoundSummary {
     pub stop_reason: String,
     /// Estimated mass of this round's posterior inside the prior's support: the acceptance
     /// rate of its rejection sampling, from [`ACCEPTANCE_SAMPLES`] accepted samples (for the
-    /// last round, from the final samples), or `None` if the sampling budget ran out.
+    /// last round, from the final samples), or `None` if the sampling budget ran out or the
+    /// posterior is not direct (MCMC posteriors are inside the support by construction).
     pub acceptance_rate: Option<f64>,
+    /// The MCMC diagnostics of the last round's final samples (NLE, NRE).
+    #[serde(default)]
+    pub mcmc: Option<ChainSummary>,
     /// Seconds proposing and simulating.
     pub seconds_simulate: f64,
     /// Seconds training.
@@ -167,61 +224,76 @@ pub struct InferenceOutcome {
     pub seconds: PhaseSeconds,
 }
 
-/// Runs NPE or SNPE-C on `task` at `x_o` with `simfer_inference::run_snpe`, the estimator
-/// of `settings.estimator` with the reference's settings of its kind and the reference's
-/// training settings (training passes in `settings.precision`), then
-/// draws the posterior samples with the generator `derive_rng(seed, STREAM_SAMPLES)`.
+/// Runs `settings.method` on `task` at `x_o` with `simfer_inference::Inference`, the
+/// estimator of `settings.estimator` with the reference's settings of its kind and the
+/// reference's training settings (training passes in `settings.precision`), then draws the
+/// posterior samples with the generator `derive_rng(seed, STREAM_SAMPLES)`.
 ///
 /// # Errors
 /// Bad settings, an observation of the wrong length, and anything the inference reports
-/// (all-invalid simulations, a spent rejection budget, ...).
+/// (all-invalid simulations, a spent rejection or MCMC budget, ...).
 pub fn infer(
     task: &dyn Task,
     x_o: &[f64],
     settings: &InferenceSettings,
 ) -> Result<InferenceOutcome> {
-    let prior: Arc<dyn Prior> = Arc::from(task.prior());
     let simulator: Box<dyn Simulator> = task.simulator();
-    let mut config = SnpeConfig {
-        estimator: settings.estimator.default_config(),
-        progress: settings.progress,
-        ..SnpeConfig::default()
+    let training = simfer_snpe::TrainingConfig {
+        max_num_epochs: settings.max_epochs,
+        ..Default::default()
     };
-    config.training.max_num_epochs = settings.max_epochs;
-    config.sampling.progress = settings.progress;
-    config.estimator.set_precision(settings.precision);
-    let run = run_snpe(
-        prior,
-        simulator.as_ref(),
-        Some(x_o),
-        settings.rounds,
-        settings.simulations_per_round,
-        settings.seed,
-        config,
-    )
-    .with_context(|| format!("inference on {}", task.name()))?;
+    let mut inference = Inference::new(task.prior())
+        .method(settings.method)
+        .rounds(settings.rounds)
+        .simulations_per_round(settings.simulations_per_round)
+        .observation(x_o)
+        .seed(settings.seed)
+        .training(training)
+        .precision(settings.precision)
+        .sampling(simfer_inference::SamplingOptions {
+            progress: settings.progress,
+            ..Default::default()
+        })
+        .progress(settings.progress);
+    if settings.method.uses_estimator() {
+        inference = inference.estimator(settings.estimator);
+    }
+    let run = inference
+        .run(simulator.as_ref())
+        .with_context(|| format!("{} on {}", settings.method, task.name()))?;
 
     let start = Instant::now();
     let mut rng = derive_rng(settings.seed, STREAM_SAMPLES);
-    let (samples, stats) = run
-        .posterior()
-        .sample_with_stats(settings.samples, None, &mut rng)
-        .context("sampling the posterior")?;
+    let posterior = run.posterior();
+    let (samples, final_rate) = match direct(posterior) {
+        Some(direct) => {
+            let (samples, stats) = direct
+                .sample_with_stats(settings.samples, None, &mut rng)
+                .context("sampling the posterior")?;
+            (samples, Some(stats.acceptance_rate()))
+        }
+        None => (
+            posterior
+                .sample(settings.samples, None, &mut rng)
+                .context("sampling the posterior")?,
+            None,
+        ),
+    };
+    let final_chains = posterior
+        .mcmc_diagnostics()
+        .as_ref()
+        .map(ChainSummary::from);
     let seconds_sample = start.elapsed().as_secs_f64();
 
     let start = Instant::now();
+    let last = run.rounds.len().saturating_sub(1);
     let rounds: Vec<RoundSummary> = run
         .rounds
         .iter()
         .zip(&run.posteriors)
         .map(|(r, posterior)| RoundSummary {
             round: r.round,
-            proposal: match &r.proposal {
-                ProposalSource::Prior => "prior".into(),
-                ProposalSource::Posterior {
-                    trained_on_round, ..
-                } => format!("posterior after round {trained_on_round}"),
-            },
+            proposal: r.proposal.to_string(),
             simulations: r.simulations,
             invalid_nan: r.invalid.nan.len(),
             invalid_inf: r.invalid.inf.len(),
@@ -229,14 +301,20 @@ pub fn infer(
             best_epoch: r.history.best_epoch,
             best_validation_loss: r.history.best_validation_loss,
             stop_reason: r.history.stop_reason.to_string(),
-            acceptance_rate: if r.round + 1 == run.rounds.len() {
-                Some(stats.acceptance_rate())
+            acceptance_rate: if r.round == last {
+                final_rate
             } else {
                 let mut rng = derive_rng(settings.seed, STREAM_ACCEPTANCE + r.round as u64);
-                posterior
-                    .sample_with_stats(ACCEPTANCE_SAMPLES, None, &mut rng)
-                    .ok()
-                    .map(|(_, stats)| stats.acceptance_rate())
+                direct(posterior.as_ref()).and_then(|d| {
+                    d.sample_with_stats(ACCEPTANCE_SAMPLES, None, &mut rng)
+                        .ok()
+                        .map(|(_, stats)| stats.acceptance_rate())
+                })
+            },
+            mcmc: if r.round == last {
+                final_chains.clone()
+            } else {
+                None
             },
             seconds_simulate: r.seconds_simulate,
             seconds_train: r.seconds_train,
@@ -249,7 +327,7 @@ pub fn infer(
     Ok(InferenceOutcome {
         samples,
         rounds,
-        acceptance_rate: stats.acceptance_rate(),
+        acceptance_rate: final_rate.unwrap_or(1.0),
         seconds: PhaseSeconds {
             simulate,
             train,
@@ -258,6 +336,11 @@ pub fn infer(
             acceptance: seconds_acceptance,
         },
     })
+}
+
+/// The posterior as a direct one (NPE family), if it is.
+fn direct(posterior: &dyn Posterior) -> Option<&DirectPosterior> {
+    posterior.as_any().downcast_ref::<DirectPosterior>()
 }
 
 /// Per-dimension mean and unbiased standard deviation of samples (`D × n`).

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use simfer_flows::EstimatorKind;
+use simfer_inference::MethodKind;
 
 use crate::bench::{Report, RunRecord, TUTORIAL};
 use crate::published::{Method, published};
@@ -64,35 +65,48 @@ fn runs_of<'a>(
     report: &'a Report,
     entry: &'a str,
     budget: usize,
-    rounds: usize,
-    estimator: EstimatorKind,
+    column: Column,
 ) -> impl Iterator<Item = &'a RunRecord> {
     report.runs.iter().filter(move |r| {
-        r.entry == entry && r.budget == budget && r.rounds == rounds && r.estimator == estimator
+        r.entry == entry
+            && r.budget == budget
+            && r.method == column.0
+            && r.estimator == column.1
+            && (r.rounds > 1) == column.0.is_sequential()
     })
 }
 
-/// The estimators of the report's runs, in order of first appearance.
-fn estimators(report: &Report) -> Vec<EstimatorKind> {
-    let mut seen = Vec::new();
-    for r in &report.runs {
-        if !seen.contains(&r.estimator) {
-            seen.push(r.estimator);
+/// One of our columns: a method with an estimator.
+type Column = (MethodKind, EstimatorKind);
+
+/// Our columns of the report's non-tutorial runs: methods in their canonical order, each
+/// with its estimators in order of first appearance.
+fn columns(report: &Report) -> Vec<Column> {
+    let mut seen: Vec<Column> = Vec::new();
+    for r in report.runs.iter().filter(|r| r.entry != TUTORIAL) {
+        if !seen.contains(&(r.method, r.estimator)) {
+            seen.push((r.method, r.estimator));
         }
     }
+    let order = |m: MethodKind| MethodKind::ALL.iter().position(|k| *k == m);
+    seen.sort_by_key(|c| order(c.0));
     seen
+}
+
+/// A column's label: `SNPE nsf`, or `SNRE` for a method without an estimator.
+fn column_label(c: Column) -> String {
+    let m = c.0.name().to_uppercase();
+    if c.0.uses_estimator() {
+        format!("{m} {}", c.1)
+    } else {
+        m
+    }
 }
 
 /// Our cell: mean ± sd of the C2ST over the observations, `n/a` without reference samples,
 /// `—` when not run; failed runs are counted.
-fn ours_cell(
-    report: &Report,
-    entry: &str,
-    budget: usize,
-    rounds: usize,
-    estimator: EstimatorKind,
-) -> String {
-    let runs: Vec<&RunRecord> = runs_of(report, entry, budget, rounds, estimator).collect();
+fn ours_cell(report: &Report, entry: &str, budget: usize, column: Column) -> String {
+    let runs: Vec<&RunRecord> = runs_of(report, entry, budget, column).collect();
     if runs.is_empty() {
         return "—".into();
     }
@@ -109,14 +123,8 @@ fn ours_cell(
     cell
 }
 
-fn seconds_cell(
-    report: &Report,
-    entry: &str,
-    budget: usize,
-    rounds: usize,
-    estimator: EstimatorKind,
-) -> String {
-    let s: Vec<f64> = runs_of(report, entry, budget, rounds, estimator)
+fn seconds_cell(report: &Report, entry: &str, budget: usize, column: Column) -> String {
+    let s: Vec<f64> = runs_of(report, entry, budget, column)
         .filter(|r| !r.round_details.is_empty())
         .map(|r| r.seconds.phases.inference)
         .collect();
@@ -153,30 +161,27 @@ fn comparisons(report: &Report, budgets: &[usize]) -> Vec<Comparison> {
     let mut out = Vec::new();
     for (entry, task) in entries(report) {
         for &b in budgets {
-            for estimator in estimators(report) {
-                for (rounds, label, method, other) in [
-                    (1, "NPE (1 round)", Method::NpeNsf, None),
-                    (
-                        10,
-                        "SNPE (10 rounds)",
-                        Method::SnpeNsf,
-                        Some(Method::SnpeMaf),
-                    ),
-                ] {
-                    let ours: Vec<f64> = runs_of(report, &entry, b, rounds, estimator)
-                        .filter_map(|r| r.c2st)
-                        .collect();
-                    if let (false, Some(p)) = (ours.is_empty(), published(&task, method, b)) {
-                        out.push(Comparison {
-                            entry: entry.clone(),
-                            budget: b,
-                            ours_label: format!("{label}, {estimator}"),
-                            ours,
-                            method,
-                            published: p,
-                            other: other.and_then(|m| published(&task, m, b).map(|v| (m, v))),
-                        });
-                    }
+            for column in columns(report) {
+                let published_methods = Method::for_ours(column.0);
+                let Some(&method) = published_methods.first() else {
+                    continue;
+                };
+                let ours: Vec<f64> = runs_of(report, &entry, b, column)
+                    .filter_map(|r| r.c2st)
+                    .collect();
+                if let (false, Some(p)) = (ours.is_empty(), published(&task, method, b)) {
+                    let other = published_methods
+                        .get(1)
+                        .and_then(|&m| published(&task, m, b).map(|v| (m, v)));
+                    out.push(Comparison {
+                        entry: entry.clone(),
+                        budget: b,
+                        ours_label: column_label(column),
+                        ours,
+                        method,
+                        published: p,
+                        other,
+                    });
                 }
             }
         }
@@ -195,17 +200,17 @@ pub fn markdown(report: &Report) -> String {
          and {} reference samples (0.5: indistinguishable, 1.0: fully separable), shown as \
          mean ± standard deviation over the observations. Published: Lueckmann et al. 2021 \
          (sbibm), mean over its 10 observations. NPE is 1 round, SNPE 10 rounds with the \
-         budget split evenly. Ours: the estimator named in each column ({}) with the \
-         reference's settings of its kind (training passes in {}) and the reference training \
-         settings; published NPE/SNPE used a neural spline flow (NSF), SNPE-MAF a MAF. \
+         budget split evenly. Ours: the method and estimator named in each column ({}) with \
+         the reference's settings (training passes in {}); published NPE/SNPE used a neural \
+         spline flow (NSF), SNPE-MAF and the NLE methods a MAF, NRE a residual-net classifier. \
          Seconds: the inference of one run (simulate + train + sample), mean over the \
          observations, on {} thread(s). The suite took {:.0} s.\n",
         s.observations,
         s.samples,
         s.samples,
-        estimators(report)
+        columns(report)
             .iter()
-            .map(|e| e.name())
+            .map(|c| column_label(*c))
             .collect::<Vec<_>>()
             .join(", "),
         match s.precision {
@@ -232,18 +237,34 @@ pub fn markdown(report: &Report) -> String {
             .collect::<Vec<_>>()
             .join(" / ");
         let _ = writeln!(md, "## C2ST at {bs} simulations\n");
-        let ests = estimators(report);
+        let cols = columns(report);
+        // Our columns, each method's followed by its published columns (each published
+        // column once).
+        let mut layout: Vec<Result<Column, Method>> = Vec::new();
+        for (k, &c) in cols.iter().enumerate() {
+            layout.push(Ok(c));
+            let last_of_method = cols.get(k + 1).is_none_or(|n| n.0 != c.0);
+            if last_of_method {
+                for &m in Method::for_ours(c.0) {
+                    if !layout.contains(&Err(m)) {
+                        layout.push(Err(m));
+                    }
+                }
+            }
+        }
         let mut header = String::from("| task |");
-        for e in &ests {
-            let _ = write!(header, " NPE {e} {bs} |");
+        for item in &layout {
+            match item {
+                Ok(c) => {
+                    let _ = write!(header, " {} {bs} |", column_label(*c));
+                }
+                Err(m) => {
+                    let _ = write!(header, " {} {bs} |", m.label());
+                }
+            }
         }
-        let _ = write!(header, " NPE (NSF) {bs} |");
-        for e in &ests {
-            let _ = write!(header, " SNPE {e} {bs} |");
-        }
-        let _ = write!(header, " SNPE (NSF) {bs} | SNPE-MAF {bs} |");
-        for e in &ests {
-            let _ = write!(header, " seconds NPE {e} {bs} | seconds SNPE {e} {bs} |");
+        for c in &cols {
+            let _ = write!(header, " seconds {} {bs} |", column_label(*c));
         }
         let _ = writeln!(md, "{header}");
         let _ = writeln!(md, "|{}", "---|".repeat(header.matches('|').count() - 1));
@@ -256,30 +277,15 @@ pub fn markdown(report: &Report) -> String {
                     .join(" / ")
             };
             let mut row = format!("| {entry} |");
-            for &e in &ests {
-                let _ = write!(row, " {} |", join(&|b| ours_cell(report, entry, b, 1, e)));
+            for item in &layout {
+                let cell = match item {
+                    Ok(c) => join(&|b| ours_cell(report, entry, b, *c)),
+                    Err(m) => join(&|b| published_cell(task, *m, b)),
+                };
+                let _ = write!(row, " {cell} |");
             }
-            let _ = write!(
-                row,
-                " {} |",
-                join(&|b| published_cell(task, Method::NpeNsf, b))
-            );
-            for &e in &ests {
-                let _ = write!(row, " {} |", join(&|b| ours_cell(report, entry, b, 10, e)));
-            }
-            let _ = write!(
-                row,
-                " {} | {} |",
-                join(&|b| published_cell(task, Method::SnpeNsf, b)),
-                join(&|b| published_cell(task, Method::SnpeMaf, b))
-            );
-            for &e in &ests {
-                let _ = write!(
-                    row,
-                    " {} | {} |",
-                    join(&|b| seconds_cell(report, entry, b, 1, e)),
-                    join(&|b| seconds_cell(report, entry, b, 10, e))
-                );
+            for &c in &cols {
+                let _ = write!(row, " {} |", join(&|b| seconds_cell(report, entry, b, c)));
             }
             let _ = writeln!(md, "{row}");
         }
@@ -298,7 +304,8 @@ pub fn markdown(report: &Report) -> String {
         let _ = writeln!(
             md,
             "Our mean C2ST against the published mean of the same method and budget (NPE with \
-             NPE (NSF), SNPE with SNPE (NSF)); higher is worse. {} comparison(s), worse in {}.\n",
+             NPE (NSF), SNPE and TSNPE with SNPE (NSF), NLE with NLE-MAF, SNLE with SNLE-MAF, \
+             NRE with NRE, SNRE with SNRE); higher is worse. {} comparison(s), worse in {}.\n",
             cmp.len(),
             worse.len()
         );
@@ -355,11 +362,21 @@ fn tutorial_section(report: &Report, md: &mut String) {
     );
     let _ = writeln!(
         md,
-        "| estimator | runs | C2ST | seconds per run | simulate | train | sample |\n\
+        "| method | runs | C2ST | seconds per run | simulate | train | sample |\n\
          |---|---|---|---|---|---|---|"
     );
-    for e in estimators(report) {
-        let runs: Vec<&RunRecord> = all.iter().copied().filter(|r| r.estimator == e).collect();
+    let mut kinds: Vec<Column> = Vec::new();
+    for r in &all {
+        if !kinds.contains(&(r.method, r.estimator)) {
+            kinds.push((r.method, r.estimator));
+        }
+    }
+    for e in kinds {
+        let runs: Vec<&RunRecord> = all
+            .iter()
+            .copied()
+            .filter(|r| (r.method, r.estimator) == e)
+            .collect();
         if runs.is_empty() {
             continue;
         }
@@ -373,7 +390,8 @@ fn tutorial_section(report: &Report, md: &mut String) {
         };
         let _ = writeln!(
             md,
-            "| {e} | {} | {} | {:.2} | {:.3} | {:.2} | {:.3} |",
+            "| {} | {} | {} | {:.2} | {:.3} | {:.2} | {:.3} |",
+            column_label(e),
             runs.len(),
             fmt_mean_sd(&scores),
             avg(&|r| r.seconds.phases.inference),
@@ -486,27 +504,28 @@ fn predictive_section(report: &Report, md: &mut String) {
     );
     let _ = writeln!(
         md,
-        "| task | estimator | budget | rounds | median distance | floor (θ_true) | MMD² | seconds \
+        "| task | method | budget | rounds | median distance | floor (θ_true) | MMD² | seconds \
          per run |\n|---|---|---|---|---|---|---|---|"
     );
-    let mut keys: Vec<(String, EstimatorKind, usize, usize)> = Vec::new();
+    let mut keys: Vec<(String, Column, usize, usize)> = Vec::new();
     for r in &no_ref {
-        let k = (r.entry.clone(), r.estimator, r.budget, r.rounds);
+        let k = (r.entry.clone(), (r.method, r.estimator), r.budget, r.rounds);
         if !keys.contains(&k) {
             keys.push(k);
         }
     }
-    for (entry, estimator, budget, rounds) in keys {
+    for (entry, column, budget, rounds) in keys {
         let rs: Vec<&RunRecord> = no_ref
             .iter()
             .copied()
             .filter(|r| {
                 r.entry == entry
-                    && r.estimator == estimator
+                    && (r.method, r.estimator) == column
                     && r.budget == budget
                     && r.rounds == rounds
             })
             .collect();
+        let estimator = column_label(column);
         let col = |f: &dyn Fn(&RunRecord) -> Option<f64>| -> String {
             let v: Vec<f64> = rs.iter().filter_map(|r| f(r)).collect();
             match mean_sd(&v) {
@@ -531,7 +550,7 @@ fn predictive_section(report: &Report, md: &mut String) {
 fn runs_section(report: &Report, md: &mut String) {
     let _ = writeln!(
         md,
-        "## All runs\n\n| task | estimator | budget | R | obs | C2ST | pred. distance (floor) | \
+        "## All runs\n\n| task | method | budget | R | obs | C2ST | pred. distance (floor) | \
          epochs per round | acceptance | seconds: simulate + train + sample | C2ST seconds | \
          error |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
@@ -541,7 +560,7 @@ fn runs_section(report: &Report, md: &mut String) {
             md,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} + {:.2} + {:.2} | {:.1} | {} |",
             r.entry,
-            r.estimator,
+            column_label((r.method, r.estimator)),
             fmt_budget(r.budget),
             r.rounds,
             r.observation,
@@ -599,6 +618,11 @@ mod tests {
                 entry
             }
             .into(),
+            method: if rounds > 1 {
+                MethodKind::Snpe
+            } else {
+                MethodKind::Npe
+            },
             estimator: EstimatorKind::Maf,
             budget,
             rounds,
@@ -623,6 +647,7 @@ mod tests {
                     best_validation_loss: 1.0,
                     stop_reason: "converged".into(),
                     acceptance_rate: Some(1.0),
+                    mcmc: None,
                     seconds_simulate: 0.1,
                     seconds_train: 1.0,
                 };
@@ -693,10 +718,13 @@ mod tests {
             .unwrap_or_else(|| panic!("no two_moons row in\n{md}"));
         assert_eq!(
             row,
-            "| two_moons | .710 ± .014 | .725 | .610 ± .014 | .643 | .822 | 1.6 | 1.6 |"
+            "| two_moons | .710 ± .014 | .725 | .872 | .610 ± .014 | .643 | .822 | 1.6 | 1.6 |"
         );
         let sir = md.lines().find(|l| l.starts_with("| sir |")).unwrap();
-        assert_eq!(sir, "| sir | — | .815 | n/a | .638 | .815 | — | 1.6 |");
+        assert_eq!(
+            sir,
+            "| sir | — | .815 | .825 | n/a | .638 | .815 | — | 1.6 |"
+        );
         assert!(md.contains("## C2ST at 10³ simulations"), "{md}");
         assert!(md.contains("2 comparison(s), worse in 0"), "{md}");
         assert!(md.contains("Nowhere"), "{md}");
@@ -718,8 +746,8 @@ mod tests {
         assert!(md.contains("1 comparison(s), worse in 1"), "{md}");
         assert!(
             md.contains(
-                "- **two_moons**, 10³ simulations, SNPE (10 rounds), maf: ours .700 ± .000 vs \
-                 SNPE (NSF) .643 (+.057); better than SNPE-MAF .822"
+                "- **two_moons**, 10³ simulations, SNPE maf: ours .700 ± .000 vs SNPE (NSF) .643 \
+                 (+.057); better than SNPE-MAF .822"
             ),
             "{md}"
         );

@@ -12,6 +12,7 @@ use simfer_analysis::{
     write_pairplot_svg, write_samples_csv,
 };
 use simfer_distributions::derive_rng;
+use simfer_inference::MethodKind;
 
 use crate::cli::RunArgs;
 use crate::infer::{
@@ -139,6 +140,10 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
         args.samples
     );
     let settings = InferenceSettings {
+        method: args.method.unwrap_or(crate::infer::method_for_rounds(
+            MethodKind::Npe,
+            args.rounds,
+        )),
         rounds: args.rounds,
         simulations_per_round: args.simulations_per_round,
         seed: args.seed,

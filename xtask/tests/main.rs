@@ -334,6 +334,9 @@ fn bench_of_one_run_writes_both_reports() {
     let row = md.lines().find(|l| l.starts_with("| two_moons |")).unwrap();
     assert!(row.contains("| .725 |"), "published NPE beside ours: {row}");
     assert!(dir.join("samples/two_moons_obs1_reference.csv").exists());
-    assert!(dir.join("samples/two_moons_maf_n1000_r1_obs1.csv").exists());
+    assert!(
+        dir.join("samples/two_moons_npe_maf_n1000_r1_obs1.csv")
+            .exists()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

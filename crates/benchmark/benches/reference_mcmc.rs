@@ -3,7 +3,7 @@
 //! bernoulli_glm_raw, one observation each (simulated from a prior draw, seed 1), on 1 and
 //! 2 threads (rayon pools built here).
 //!
-//! `cargo bench -p simfer-simulators --bench reference_mcmc`
+//! `cargo bench -p simfer-benchmark --bench reference_mcmc`
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Simulation throughput of the parallel runner on two_moons, slcp and lotka_volterra, on 1
 //! and 2 threads (rayon pools built here). Criterion reports elements/s = simulations/s.
 //!
-//! `cargo bench -p simfer-simulators --bench throughput`
+//! `cargo bench -p simfer-benchmark --bench throughput`
 
 use std::hint::black_box;
 

@@ -2,7 +2,7 @@
 //! and bernoulli_glm_raw (one observation each, simulated from a prior draw), and prints
 //! the wall-clock time and the convergence diagnostics of each run.
 //!
-//! `cargo run --release -p simfer-simulators --example mcmc_reference -- [n] [seed]`
+//! `cargo run --release -p simfer-benchmark --example mcmc_reference -- [n] [seed]`
 //! (defaults: n = 10000, seed = 1).
 
 use std::time::Instant;
@@ -62,8 +62,8 @@ fn summary(d: &McmcDiagnostics) -> String {
         d.chains,
         d.warmup,
         d.iterations,
-        d.stride,
-        d.stored,
+        d.thin,
+        d.draws_per_chain,
         d.acceptance_rate,
         d.max_rhat(),
         d.min_ess(),

@@ -1,6 +1,7 @@
 //! The error type of this crate.
 
 use simfer_distributions::DistributionError;
+use simfer_mcmc::McmcError;
 use simfer_simulators::SimulatorError;
 
 /// Everything that can go wrong when using a benchmark task or sampling its reference
@@ -52,28 +53,10 @@ pub enum BenchmarkError {
         /// `accepted / proposals`.
         rate: f64,
     },
-    /// An MCMC reference sampler spent its budget without passing its convergence checks.
-    #[error(
-        "MCMC sampling of {what} did not converge within its budget of {iterations} \
-         iterations in each of {chains} chains: {failed}; raise McmcSettings::max_iterations, \
-         or request fewer samples"
-    )]
-    McmcConvergence {
-        /// The distribution being sampled.
-        what: String,
-        /// The checks that failed, with their values and thresholds.
-        failed: String,
-        /// Sampling iterations per chain (the budget).
-        iterations: usize,
-        /// Number of chains.
-        chains: usize,
-        /// The largest split-R̂ over the coordinates.
-        max_rhat: f64,
-        /// The smallest bulk or tail ESS over the coordinates.
-        min_ess: f64,
-        /// The ESS required.
-        required_ess: f64,
-    },
+    /// An MCMC reference sampler failed: invalid settings, no valid start, or
+    /// ([`McmcError::Convergence`]) a budget spent without passing its convergence checks.
+    #[error(transparent)]
+    Mcmc(#[from] McmcError),
     /// There is no task of that name.
     #[error("unknown task `{name}`; the tasks are: {valid}")]
     UnknownTask {

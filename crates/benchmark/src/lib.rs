@@ -4,7 +4,8 @@
 //! al., 2021): each gives its prior, its simulator (a `simfer_simulators::Simulator`), the
 //! names of its parameters, and a reference posterior sampler for an observation, exact in
 //! closed form or by inverting the simulator, or by MCMC on the exact likelihood checked
-//! for convergence ([`mcmc`]). [`task`] finds a task by name.
+//! for convergence (simfer-mcmc's [`Metropolis`](simfer_mcmc::Metropolis)). [`task`]
+//! finds a task by name.
 //!
 //! ```
 //! use simfer_benchmark::task;
@@ -25,10 +26,9 @@
 //! ```
 
 mod error;
-pub mod mcmc;
 mod special;
 pub mod tasks;
 
 pub use error::BenchmarkError;
-pub use mcmc::{McmcDiagnostics, McmcSettings};
+pub use simfer_mcmc::{McmcDiagnostics, McmcError, MetropolisSettings};
 pub use tasks::{ReferencePosterior, Task, task, task_names};

@@ -11,6 +11,7 @@
 //! process (Linux `clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`) instead of wall time: on a machine
 //! shared with other work it shows what the step costs when it has a core to itself.
 
+use simfer_flows::Parameterized;
 use std::hint::black_box;
 
 use criterion::measurement::{Measurement, ValueFormatter};

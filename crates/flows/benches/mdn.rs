@@ -28,8 +28,8 @@ use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use simfer_flows::{
-    Adam, ConditionalDensityEstimator, Gradients, Mdn, MdnConfig, Precision, Workspace,
-    clip_grad_norm,
+    Adam, ConditionalDensityEstimator, Gradients, Mdn, MdnConfig, Parameterized, Precision,
+    Workspace, clip_grad_norm,
 };
 
 /// CPU time of all threads of this process, in nanoseconds (0 where unavailable).

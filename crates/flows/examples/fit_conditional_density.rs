@@ -10,6 +10,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use simfer_flows::Parameterized;
 use simfer_flows::{Adam, ConditionalDensityEstimator, Gradients, Maf, MafConfig, clip_grad_norm};
 
 fn simulate(n: usize, rng: &mut impl Rng) -> (DMatrix<f64>, DMatrix<f64>) {

@@ -10,9 +10,10 @@ use nalgebra::{DMatrix, DMatrixView, DVector};
 use rand::RngCore;
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
-use simfer_nn::{Gradients, Precision, Workspace};
+use simfer_nn::{Gradients, Parameterized, Precision, Workspace};
 
 use crate::estimator::ConditionalDensityEstimator;
+use crate::nsf::{Nsf, NsfConfig};
 use crate::{FlowError, Maf, MafConfig};
 use crate::{Mdn, MdnConfig};
 
@@ -223,6 +224,7 @@ kinds! {
     $
     Maf(Maf, MafConfig, "maf", "The masked autoregressive flow ([`Maf`], the reference's default)."),
     Mdn(Mdn, MdnConfig, "mdn", "The mixture density network ([`Mdn`], full-covariance Gaussian components)."),
+    Nsf(Nsf, NsfConfig, "nsf", "The neural spline flow ([`Nsf`]: rational-quadratic spline couplings)."),
 }
 
 fn unknown_kind(found: &str) -> FlowError {
@@ -323,6 +325,18 @@ impl<'de> Deserialize<'de> for Estimator {
     }
 }
 
+impl Parameterized for Estimator {
+    fn num_params(&self) -> usize {
+        each!(self, m => m.num_params())
+    }
+    fn params(&self) -> &[f64] {
+        each!(self, m => m.params())
+    }
+    fn params_mut(&mut self) -> &mut [f64] {
+        each!(self, m => m.params_mut())
+    }
+}
+
 impl ConditionalDensityEstimator for Estimator {
     fn kind(&self) -> &'static str {
         each!(self, m => m.kind())
@@ -332,15 +346,6 @@ impl ConditionalDensityEstimator for Estimator {
     }
     fn condition_dim(&self) -> usize {
         each!(self, m => m.condition_dim())
-    }
-    fn num_params(&self) -> usize {
-        each!(self, m => m.num_params())
-    }
-    fn params(&self) -> &[f64] {
-        each!(self, m => m.params())
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        each!(self, m => m.params_mut())
     }
     fn forward(
         &self,

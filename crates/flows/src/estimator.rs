@@ -6,7 +6,7 @@ use std::any::Any;
 use nalgebra::{DMatrix, DMatrixView, DVector};
 use rand::RngCore;
 use simfer_nn::driver::eval_blocks;
-pub use simfer_nn::{Gradients, Workspace};
+pub use simfer_nn::{Gradients, Parameterized, Workspace};
 
 use crate::FlowError;
 
@@ -26,22 +26,19 @@ use crate::FlowError;
 /// and the condition (for embedding networks, likelihood estimators and gradient-based
 /// samplers). Results never depend on the number of threads.
 ///
+/// The parameters (one flat vector) are reached through the supertrait
+/// [`Parameterized`] (`num_params`, `params`, `params_mut`).
+///
 /// The trait is object safe: `Box<dyn ConditionalDensityEstimator>` is an estimator
 /// chosen at run time, and so is the [`Estimator`](crate::Estimator) enum of this crate's
 /// kinds, which also saves and loads.
-pub trait ConditionalDensityEstimator: Send + Sync {
+pub trait ConditionalDensityEstimator: Parameterized + Send + Sync {
     /// A short name of the kind of estimator, e.g. `"maf"`; saved files record it.
     fn kind(&self) -> &'static str;
     /// Dimension of the modelled variable.
     fn input_dim(&self) -> usize;
     /// Dimension of the condition (0 when unconditional).
     fn condition_dim(&self) -> usize;
-    /// Number of parameters (length of [`params`](Self::params)).
-    fn num_params(&self) -> usize;
-    /// All parameters as one flat slice.
-    fn params(&self) -> &[f64];
-    /// All parameters as one flat mutable slice (for optimizers and checkpoints).
-    fn params_mut(&mut self) -> &mut [f64];
 
     /// A fresh workspace (an empty [`Workspace`]; it grows on first use).
     fn workspace(&self) -> Workspace {
@@ -192,15 +189,6 @@ impl ConditionalDensityEstimator for Box<dyn ConditionalDensityEstimator> {
     }
     fn condition_dim(&self) -> usize {
         (**self).condition_dim()
-    }
-    fn num_params(&self) -> usize {
-        (**self).num_params()
-    }
-    fn params(&self) -> &[f64] {
-        (**self).params()
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        (**self).params_mut()
     }
     fn workspace(&self) -> Workspace {
         (**self).workspace()

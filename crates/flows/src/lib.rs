@@ -10,12 +10,16 @@
 //!   the parameters and, when asked, the input and the condition ([`Gradients`]),
 //!   sampling;
 //! * the estimators: [`Maf`] (the masked autoregressive flow as the reference library
-//!   builds it; [`MafConfig`]'s defaults are the reference's); [`Mdn`] (the reference's
-//!   mixture density network, [`MdnConfig`]; its [`Mixture`] at a condition and the
-//!   backward pass of its raw outputs serve losses written on the mixture);
+//!   builds it; [`MafConfig`]'s defaults are the reference's), [`Nsf`] (the neural
+//!   spline flow: rational-quadratic spline couplings; [`NsfConfig`]'s defaults are the
+//!   reference's) and [`Mdn`] (the reference's mixture density network, [`MdnConfig`]; its
+//!   [`Mixture`] at a condition and the backward pass of its raw outputs serve losses
+//!   written on the mixture);
 //! * run-time choice: [`EstimatorKind`] (a name such as `"maf"`), [`EstimatorConfig`] (a
 //!   kind with its settings) and [`Estimator`] (any built estimator), which save and load
 //!   in the self-describing format of [`io`] (kind, format version, architecture);
+//! * [`classifier`]: the [`RatioClassifier`] of neural ratio estimation (a logit of θ and
+//!   x on the same machinery);
 //! * [`standardize`]: the z-scoring of input and condition;
 //! * `testing` (feature `testing`): the conformance harness any estimator can run.
 //!
@@ -31,7 +35,9 @@
 //! One maximum-likelihood training step:
 //! ```
 //! use nalgebra::DMatrix;
-//! use simfer_flows::{Adam, ConditionalDensityEstimator, Gradients, Maf, MafConfig, clip_grad_norm};
+//! use simfer_flows::{
+//!     Adam, ConditionalDensityEstimator, Gradients, Maf, MafConfig, Parameterized, clip_grad_norm,
+//! };
 //!
 //! // θ (2 × n) and the condition x (1 × n): θ ≈ (x, −x) + noise.
 //! let n = 64;
@@ -59,22 +65,26 @@
 //! ```
 
 mod any;
+pub mod classifier;
 pub mod error;
 pub mod estimator;
 #[cfg(feature = "serde")]
 pub mod io;
 pub mod maf;
 pub mod mdn;
+pub mod nsf;
 mod passes;
 pub mod standardize;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use any::{Estimator, EstimatorConfig, EstimatorKind, EstimatorSettings};
+pub use classifier::{ClassifierConfig, RatioClassifier};
 pub use error::FlowError;
-pub use estimator::{ConditionalDensityEstimator, Gradients, Workspace};
+pub use estimator::{ConditionalDensityEstimator, Gradients, Parameterized, Workspace};
 pub use maf::{Maf, MafConfig};
 pub use mdn::{Mdn, MdnConfig, Mixture};
+pub use nsf::{Nsf, NsfConfig};
 /// The numerical building blocks the estimators are made of.
 pub use simfer_nn as nn;
 pub use simfer_nn::{Activation, Adam, Optimizer, Precision, clip_grad_norm};

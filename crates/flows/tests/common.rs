@@ -4,7 +4,7 @@
 use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use simfer_flows::{ConditionalDensityEstimator, Maf, MafConfig};
+use simfer_flows::{Maf, MafConfig, Parameterized};
 
 pub fn rng(seed: u64) -> Xoshiro256PlusPlus {
     Xoshiro256PlusPlus::seed_from_u64(seed)

@@ -7,8 +7,8 @@ use nalgebra::{DMatrix, DMatrixView, DVector};
 use rand::RngCore;
 use simfer_flows::testing::{Conformance, ConformanceReport};
 use simfer_flows::{
-    ConditionalDensityEstimator, EstimatorConfig, FlowError, Gradients, Maf, MafConfig, Precision,
-    Workspace,
+    ConditionalDensityEstimator, EstimatorConfig, FlowError, Gradients, Maf, MafConfig,
+    Parameterized, Precision, Workspace,
 };
 
 #[test]
@@ -44,6 +44,18 @@ struct Broken {
     defect: Defect,
 }
 
+impl Parameterized for Broken {
+    fn num_params(&self) -> usize {
+        self.maf.num_params()
+    }
+    fn params(&self) -> &[f64] {
+        self.maf.params()
+    }
+    fn params_mut(&mut self) -> &mut [f64] {
+        self.maf.params_mut()
+    }
+}
+
 impl ConditionalDensityEstimator for Broken {
     fn kind(&self) -> &'static str {
         "broken-maf"
@@ -53,15 +65,6 @@ impl ConditionalDensityEstimator for Broken {
     }
     fn condition_dim(&self) -> usize {
         self.maf.condition_dim()
-    }
-    fn num_params(&self) -> usize {
-        self.maf.num_params()
-    }
-    fn params(&self) -> &[f64] {
-        self.maf.params()
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        self.maf.params_mut()
     }
     fn forward(
         &self,

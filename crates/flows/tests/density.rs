@@ -4,6 +4,7 @@
 use nalgebra::DMatrix;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
+use simfer_flows::Parameterized;
 use simfer_flows::maf::made::MadeActs;
 use simfer_flows::{ConditionalDensityEstimator, FlowError, Gradients, Maf, MafConfig, Precision};
 

@@ -2,6 +2,7 @@
 
 use nalgebra::DMatrix;
 use rand::Rng;
+use simfer_flows::Parameterized;
 use simfer_flows::nn::Dense;
 use simfer_flows::{ConditionalDensityEstimator, Gradients, Maf, MafConfig, Precision};
 

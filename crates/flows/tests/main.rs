@@ -6,5 +6,6 @@ mod density;
 mod gradients;
 mod io;
 mod mdn;
+mod nsf;
 mod precision;
 mod training;

@@ -8,7 +8,7 @@ use simfer_flows::mdn::{EPSILON, Mixture, OutputLayout};
 use simfer_flows::testing::Conformance;
 use simfer_flows::{
     ConditionalDensityEstimator, Estimator, EstimatorConfig, EstimatorKind, FlowError, Gradients,
-    Mdn, MdnConfig, Precision,
+    Mdn, MdnConfig, Parameterized, Precision,
 };
 
 use crate::common::{data, rng};

@@ -3,6 +3,7 @@
 use nalgebra::DMatrix;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
+use simfer_flows::Parameterized;
 use simfer_flows::{Adam, ConditionalDensityEstimator, Gradients, Maf, MafConfig, clip_grad_norm};
 
 use crate::common::rng;

@@ -5,7 +5,7 @@ use simfer_flows::FlowError;
 use simfer_simulators::SimulatorError;
 use simfer_snpe::SnpeError;
 
-use crate::orchestrator::Proposed;
+use crate::sequential::Proposed;
 
 /// Everything that can go wrong in multi-round inference and with a trained posterior.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,9 @@ pub enum InferenceError {
     /// Simulation failed.
     #[error("simulation: {0}")]
     Simulation(#[from] SimulatorError),
+    /// MCMC sampling failed: no valid start, a spent budget, bad settings.
+    #[error("MCMC: {0}")]
+    Mcmc(#[from] simfer_mcmc::McmcError),
     /// Two sizes that must agree do not.
     #[error("{what}: expected {expected}, found {found}")]
     DimensionMismatch {
@@ -84,7 +87,9 @@ pub enum InferenceError {
     #[error(
         "rejection sampling stopped after {drawn} draws, of which {accepted} fell inside the \
          prior's support where {requested} samples were requested: only {rate_percent:.4}% of \
-         the estimator's samples fall inside the prior's support{limit}. Raise the budget (`SamplingOptions`), sample without rejection \
+         the estimator's samples fall inside the prior's support{limit}. The posterior leaks \
+         out of the prior's support: use truncated proposals (method TSNPE), which cannot \
+         leak, or NLE/NRE; or raise the budget (`SamplingOptions`), sample without rejection \
          (`reject_outside_prior: false`, biased), or train more (more simulations or rounds)"
     )]
     RejectionBudget {

@@ -5,13 +5,14 @@
 //! * [`EstimatorPotential`]: log q(θ | x_o) of a posterior estimator (NPE), −∞ outside
 //!   the prior's support;
 //! * [`LikelihoodPotential`]: Σ_j log q(x_o,j | θ) + log p(θ) of a likelihood estimator
-//!   (NLE), the rows of x_o taken as independent trials.
+//!   (NLE), the columns of x_o taken as independent trials;
+//! * [`RatioPotential`]: Σ_j f(θ, x_o,j) + log p(θ) of a ratio classifier (NRE).
 
 use std::sync::Arc;
 
 use nalgebra::{DMatrix, DVector};
 use simfer_distributions::Prior;
-use simfer_flows::ConditionalDensityEstimator;
+use simfer_flows::{ConditionalDensityEstimator, RatioClassifier};
 
 use crate::InferenceError;
 
@@ -107,20 +108,20 @@ impl<E: ConditionalDensityEstimator> Potential for EstimatorPotential<'_, E> {
 /// `Σ_j log q(x_o,j | θ) + log p(θ)` of a likelihood estimator q(x | θ) (input x,
 /// condition θ): the potential of NLE, with the columns of `x_o` (`x_dim × trials`) as
 /// independent trials (the reference's `LikelihoodBasedPotential`).
-pub struct LikelihoodPotential<E: ConditionalDensityEstimator> {
-    estimator: E,
+pub struct LikelihoodPotential<'a, E: ConditionalDensityEstimator> {
+    estimator: &'a E,
     prior: Arc<dyn Prior>,
     x_o: DMatrix<f64>,
 }
 
-impl<E: ConditionalDensityEstimator> LikelihoodPotential<E> {
+impl<'a, E: ConditionalDensityEstimator> LikelihoodPotential<'a, E> {
     /// The potential of `estimator` at the trials `x_o` (`x_dim × trials`).
     ///
     /// # Errors
     /// An `x_o` whose rows do not match the estimator's input, a non-finite value in it,
     /// or a prior whose dimension is not the estimator's condition dimension.
     pub fn new(
-        estimator: E,
+        estimator: &'a E,
         prior: Arc<dyn Prior>,
         x_o: DMatrix<f64>,
     ) -> Result<Self, InferenceError> {
@@ -153,7 +154,7 @@ impl<E: ConditionalDensityEstimator> LikelihoodPotential<E> {
 
     /// The likelihood estimator.
     pub fn estimator(&self) -> &E {
-        &self.estimator
+        self.estimator
     }
 
     /// The trials, `x_dim × trials`.
@@ -170,7 +171,7 @@ impl<E: ConditionalDensityEstimator> LikelihoodPotential<E> {
     }
 }
 
-impl<E: ConditionalDensityEstimator> Potential for LikelihoodPotential<E> {
+impl<E: ConditionalDensityEstimator> Potential for LikelihoodPotential<'_, E> {
     fn theta_dim(&self) -> usize {
         self.estimator.condition_dim()
     }
@@ -214,6 +215,105 @@ impl<E: ConditionalDensityEstimator> Potential for LikelihoodPotential<E> {
                     s += gc[(i, j * m + k)];
                 }
                 grad[(i, j)] = s;
+            }
+        }
+        mask_support(self.prior.as_ref(), theta, &mut value);
+        Ok((value, grad))
+    }
+}
+
+/// `Σ_j f(θ, x_o,j) + log p(θ)` of a ratio classifier (the potential of NRE, the
+/// reference's `RatioBasedPotential`), the columns of `x_o` independent trials.
+pub struct RatioPotential<'a> {
+    classifier: &'a RatioClassifier,
+    prior: Arc<dyn Prior>,
+    x_o: DMatrix<f64>,
+}
+
+impl<'a> RatioPotential<'a> {
+    /// The potential of `classifier` at the trials `x_o` (`x_dim × trials`).
+    ///
+    /// # Errors
+    /// An `x_o` of the wrong dimension or with a non-finite value, or a prior of another
+    /// dimension than θ.
+    pub fn new(
+        classifier: &'a RatioClassifier,
+        prior: Arc<dyn Prior>,
+        x_o: DMatrix<f64>,
+    ) -> Result<Self, InferenceError> {
+        if x_o.nrows() != classifier.x_dim() || x_o.ncols() == 0 {
+            return Err(InferenceError::DimensionMismatch {
+                what: "rows of the observation (one trial per column), to match the classifier"
+                    .into(),
+                expected: classifier.x_dim(),
+                found: x_o.nrows(),
+            });
+        }
+        if let Some((index, &value)) = x_o.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(InferenceError::NonFiniteObservation { index, value });
+        }
+        if prior.dim() != classifier.theta_dim() {
+            return Err(InferenceError::DimensionMismatch {
+                what: "dimension of the prior, to match the classifier's θ".into(),
+                expected: classifier.theta_dim(),
+                found: prior.dim(),
+            });
+        }
+        Ok(RatioPotential {
+            classifier,
+            prior,
+            x_o,
+        })
+    }
+
+    fn pairs(&self, theta: &DMatrix<f64>) -> (DMatrix<f64>, DMatrix<f64>) {
+        let (n, m) = (theta.ncols(), self.x_o.ncols());
+        let x = DMatrix::from_fn(self.x_o.nrows(), n * m, |i, k| self.x_o[(i, k % m)]);
+        let t = DMatrix::from_fn(theta.nrows(), n * m, |i, k| theta[(i, k / m)]);
+        (t, x)
+    }
+}
+
+impl Potential for RatioPotential<'_> {
+    fn theta_dim(&self) -> usize {
+        self.classifier.theta_dim()
+    }
+    fn prior(&self) -> &Arc<dyn Prior> {
+        &self.prior
+    }
+    fn log_potential(&self, theta: &DMatrix<f64>) -> Result<DVector<f64>, InferenceError> {
+        check_rows(theta, self.theta_dim())?;
+        let (n, m) = (theta.ncols(), self.x_o.ncols());
+        let (t, x) = self.pairs(theta);
+        let f = self.classifier.logits(&t, &x)?;
+        let lp = self.prior.log_prob_batch(theta)?;
+        Ok(DVector::from_fn(n, |j, _| {
+            if lp[j] == f64::NEG_INFINITY {
+                f64::NEG_INFINITY
+            } else {
+                f.rows(j * m, m).sum() + lp[j]
+            }
+        }))
+    }
+    fn log_potential_grad(
+        &self,
+        theta: &DMatrix<f64>,
+    ) -> Result<(DVector<f64>, DMatrix<f64>), InferenceError> {
+        check_rows(theta, self.theta_dim())?;
+        let d = self.theta_dim();
+        let (n, m) = (theta.ncols(), self.x_o.ncols());
+        let (t, x) = self.pairs(theta);
+        let (f, gf) = self.classifier.logits_grad_theta(&t, &x)?;
+        let lp = self.prior.log_prob_batch(theta)?;
+        let mut value = DVector::zeros(n);
+        let mut grad = DMatrix::zeros(d, n);
+        for j in 0..n {
+            value[j] = f.rows(j * m, m).sum() + lp[j];
+            let gp = self
+                .prior
+                .grad_log_prob(&theta.as_slice()[j * d..(j + 1) * d])?;
+            for i in 0..d {
+                grad[(i, j)] = gp[i] + (0..m).map(|k| gf[(i, j * m + k)]).sum::<f64>();
             }
         }
         mask_support(self.prior.as_ref(), theta, &mut value);

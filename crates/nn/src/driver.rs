@@ -150,7 +150,7 @@ pub struct ChunkGrads<'a, T> {
 ///
 /// impl ChunkModel for Sum {
 ///     type Chunk<T: Real> = Vec<T>; // the column sums, kept for backward
-///     fn num_params(&self) -> usize { 1 }
+///     fn gradient_len(&self) -> usize { 1 }
 ///     fn pass_params<T: Real>(&self, out: &mut Vec<T>) {
 ///         out.clear();
 ///         out.push(T::of(self.a));
@@ -201,8 +201,8 @@ pub trait ChunkModel: Sync + 'static {
     /// reused from pass to pass, so buffers grow once and are not reallocated.
     type Chunk<T: Real>: Default + Send + 'static;
 
-    /// The number of parameters (the length of the parameter gradient).
-    fn num_params(&self) -> usize;
+    /// The length of the parameter gradient (the number of parameters).
+    fn gradient_len(&self) -> usize;
 
     /// The parameters as the passes use them (e.g. with masks applied), rounded to `T`,
     /// written into `out` (cleared first).
@@ -418,7 +418,7 @@ impl<M: ChunkModel> Passes<M> {
                 weights.len(),
             ));
         }
-        let np = model.num_params();
+        let np = model.gradient_len();
         let checks = [
             (
                 "parameter gradient",
@@ -459,7 +459,7 @@ impl<M: ChunkModel> Passes<M> {
         grads: Gradients<'_>,
         mask: Option<&[f64]>,
     ) {
-        let np = model.num_params();
+        let np = model.gradient_len();
         let lane = T::lane(self);
         let want_params = grads.params.is_some();
         let lens: Vec<usize> = lane.slots.iter().map(|s| s.len).collect();

@@ -73,7 +73,7 @@ pub use driver::{ChunkGrads, ChunkModel, Gradients, PassInputs, Passes, Workspac
 pub use error::NnError;
 pub use layers::{Activation, Dense, MaskedDense};
 pub use mlp::Mlp;
-pub use optim::{Adam, Optimizer, clip_grad_norm};
+pub use optim::{Adam, Optimizer, Parameterized, clip_grad_norm};
 pub use precision::{Precision, Real};
 pub use random::shuffle;
 pub use resnet::{ResidualBlock, ResidualNet};

@@ -6,6 +6,31 @@ use serde::{Deserialize, Serialize};
 
 use crate::par;
 
+/// A model whose parameters are one flat vector: what optimizers, clipping, checkpoints
+/// and the trainers work on.
+pub trait Parameterized {
+    /// Number of parameters.
+    fn num_params(&self) -> usize {
+        self.params().len()
+    }
+    /// All parameters as one flat slice.
+    fn params(&self) -> &[f64];
+    /// All parameters as one flat mutable slice.
+    fn params_mut(&mut self) -> &mut [f64];
+}
+
+impl<P: Parameterized + ?Sized> Parameterized for Box<P> {
+    fn num_params(&self) -> usize {
+        (**self).num_params()
+    }
+    fn params(&self) -> &[f64] {
+        (**self).params()
+    }
+    fn params_mut(&mut self) -> &mut [f64] {
+        (**self).params_mut()
+    }
+}
+
 /// An optimizer: updates a flat parameter vector from the gradient of a loss to minimize.
 ///
 /// The trainers take any optimizer; [`Adam`] is the reference library's.

@@ -55,7 +55,7 @@ impl Model {
 impl ChunkModel for Model {
     type Chunk<T: Real> = Chunk<T>;
 
-    fn num_params(&self) -> usize {
+    fn gradient_len(&self) -> usize {
         self.params.len()
     }
 
@@ -190,7 +190,7 @@ fn pass(
         condition: c.as_view(),
     };
     passes.forward(model, precision, &inputs, &mut out).unwrap();
-    let mut gp = vec![0.0; model.num_params()];
+    let mut gp = vec![0.0; model.gradient_len()];
     let mut gx = vec![0.0; x.len()];
     let mut gc = vec![0.0; c.len()];
     passes
@@ -216,7 +216,7 @@ fn gradients_through_the_driver_match_central_differences() {
     let (_, gp, gx, gc) = pass(&model, Precision::F64, &x, &c, &w);
     let h = 1e-6;
     let mut worst: f64 = 0.0;
-    for i in 0..model.num_params() {
+    for i in 0..model.gradient_len() {
         let mut m = Model {
             params: model.params.clone(),
             mlp: model.mlp.clone(),
@@ -320,7 +320,7 @@ fn misuse_is_an_error() {
     let (x, c) = data(2, 1, 10);
     let mut ws = Workspace::new();
     let passes: &mut Passes<Model> = ws.get();
-    let mut g = vec![0.0; model.num_params()];
+    let mut g = vec![0.0; model.gradient_len()];
     let e = passes
         .backward(&model, &[1.0; 10], Gradients::params(&mut g), None)
         .unwrap_err();

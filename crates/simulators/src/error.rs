@@ -78,6 +78,17 @@ pub enum SimulatorError {
     /// A prior or proposal failed.
     #[error(transparent)]
     Distribution(#[from] DistributionError),
+    /// A [`SimulationSink`](crate::SimulationSink) could not keep simulations that
+    /// returned (e.g. the disk of a durable run is full); the batch stops.
+    #[error("keeping simulations {first}..{end} failed: {message}")]
+    Sink {
+        /// The first simulation (index in the batch) the sink was given.
+        first: usize,
+        /// One past the last.
+        end: usize,
+        /// What went wrong.
+        message: String,
+    },
     /// An external simulator's program could not be started (it does not exist, is not
     /// executable, or the working directory does not exist).
     #[error("could not start the external simulator `{command}`: {source}{}", spawn_hint(.source))]
@@ -113,6 +124,22 @@ pub enum SimulatorError {
         command: String,
         /// What went wrong.
         reason: String,
+    },
+    /// MPI used in a way that cannot work (with the `mpi` feature): MPI initialized twice,
+    /// an `mpi::MpiSimulator` made on a rank other than 0 or `serve` called on rank
+    /// 0, a second simulator on a world still in use, a call from a thread that the MPI
+    /// library's threading level does not allow, or a finished simulator used again.
+    #[error("MPI: {0}")]
+    Mpi(String),
+    /// An MPI worker rank could not simulate its share of a batch (its simulator returned an
+    /// error or panicked: `message` is that error, naming the simulation index in the whole
+    /// batch), or answered something other than what rank 0 expected.
+    #[error("MPI rank {rank}: {message}")]
+    MpiRank {
+        /// The rank that failed.
+        rank: usize,
+        /// What went wrong there.
+        message: String,
     },
 }
 

@@ -13,6 +13,9 @@
 //!   simulates; [`check_sbi_inputs`] checks that a prior and a simulator fit together.
 //! - [`external`]: a long-lived program speaking a plain-text batch protocol on its stdin
 //!   and stdout, with worker processes, timeouts and restarts.
+//! - `mpi` (with the cargo feature `mpi`): simulation across the ranks of an MPI job
+//!   (`mpirun`, SLURM's `srun`): rank 0 runs the inference with an `MpiSimulator` and every
+//!   rank simulates its share of each batch, with the same result as one process.
 //!
 //! ```
 //! use simfer_distributions::BoxUniform;
@@ -33,14 +36,16 @@
 
 mod error;
 pub mod external;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 mod runner;
 mod simulator;
 
 pub use error::SimulatorError;
 pub use external::{ExternalSimulator, ExternalSimulatorBuilder};
 pub use runner::{
-    InvalidReport, SimulationOptions, Simulations, check_sbi_inputs, simulate_batch,
-    simulate_for_sbi,
+    InvalidReport, SimulationOptions, SimulationSink, Simulations, check_sbi_inputs,
+    simulate_batch, simulate_batch_with, simulate_for_sbi,
 };
 pub use simulator::{
     BatchPlan, FnSimulator, SimulationChunk, Simulator, SliceSimulator, check_chunk, check_lengths,

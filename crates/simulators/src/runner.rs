@@ -202,6 +202,44 @@ impl Simulations {
     }
 }
 
+/// Receives simulations as they return, from the threads that ran them: to save each one
+/// as soon as it exists (a durable run), or to watch a batch.
+///
+/// [`simulate_batch_with`] calls [`done`](Self::done) once per simulation for a simulator
+/// without a [`BatchPlan`], once per chunk for one with a plan, in no particular order.
+/// A sink that fails stops the batch with [`SimulatorError::Sink`].
+///
+/// ```
+/// use std::sync::Mutex;
+/// use nalgebra::DMatrix;
+/// use simfer_simulators::{SimulationOptions, SimulationSink, SliceSimulator, simulate_batch_with};
+///
+/// struct Count(Mutex<usize>);
+/// impl SimulationSink for Count {
+///     fn done(&self, _first: usize, x: &[f64], _failed: &[(usize, String)]) -> Result<(), String> {
+///         *self.0.lock().map_err(|e| e.to_string())? += x.len();
+///         Ok(())
+///     }
+/// }
+/// let sim = SliceSimulator::new(1, 1, |t: &[f64], _rng: &mut dyn rand::RngCore, out: &mut [f64]| {
+///     out[0] = 2.0 * t[0];
+/// });
+/// let count = Count(Mutex::new(0));
+/// let theta = DMatrix::from_element(1, 10, 1.0);
+/// simulate_batch_with(&sim, &theta, &SimulationOptions::with_seed(1), Some(&count))?;
+/// assert_eq!(*count.0.lock().unwrap(), 10);
+/// # Ok::<(), simfer_simulators::SimulatorError>(())
+/// ```
+pub trait SimulationSink: Sync {
+    /// Simulations `first..first + m` of the batch returned `x` (`x_dim · m` values,
+    /// simulation after simulation). Those listed in `failed` (batch indices, with the
+    /// reason) could not be produced; their values are NaN.
+    ///
+    /// # Errors
+    /// A message saying why the simulations could not be kept.
+    fn done(&self, first: usize, x: &[f64], failed: &[(usize, String)]) -> Result<(), String>;
+}
+
 fn progress_bar(n: usize, show: bool) -> ProgressBar {
     if !show || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -288,10 +326,17 @@ fn check_simulator(sim: &dyn Simulator) -> Result<(), SimulatorError> {
 ///
 /// ```
 /// use nalgebra::DMatrix;
-/// use simfer_simulators::{SimulationOptions, simulate_batch, tasks::TwoMoons};
+/// use rand::Rng;
+/// use simfer_simulators::{SimulationOptions, SliceSimulator, simulate_batch};
 ///
+/// // x = θ + uniform noise on (0, 1).
+/// let sim = SliceSimulator::new(2, 2, |theta: &[f64], rng: &mut dyn rand::RngCore, out: &mut [f64]| {
+///     for (o, t) in out.iter_mut().zip(theta) {
+///         *o = t + rng.random::<f64>();
+///     }
+/// });
 /// let theta = DMatrix::from_element(2, 100, 0.2);
-/// let sims = simulate_batch(&TwoMoons, &theta, &SimulationOptions::with_seed(1))?;
+/// let sims = simulate_batch(&sim, &theta, &SimulationOptions::with_seed(1))?;
 /// assert_eq!(sims.x.shape(), (2, 100));
 /// assert!(sims.invalid.is_empty());
 /// # Ok::<(), simfer_simulators::SimulatorError>(())
@@ -300,6 +345,20 @@ pub fn simulate_batch(
     sim: &dyn Simulator,
     theta: &DMatrix<f64>,
     opts: &SimulationOptions,
+) -> Result<Simulations, SimulatorError> {
+    simulate_batch_with(sim, theta, opts, None)
+}
+
+/// [`simulate_batch`], handing every simulation to `sink` as soon as it returns (a
+/// durable run saves it then). The result is the same with or without a sink.
+///
+/// # Errors
+/// Those of [`simulate_batch`], and [`SimulatorError::Sink`] when the sink fails.
+pub fn simulate_batch_with(
+    sim: &dyn Simulator,
+    theta: &DMatrix<f64>,
+    opts: &SimulationOptions,
+    sink: Option<&dyn SimulationSink>,
 ) -> Result<Simulations, SimulatorError> {
     check_simulator(sim)?;
     let (td, xd, n) = (sim.theta_dim(), sim.x_dim(), theta.ncols());
@@ -313,7 +372,7 @@ pub fn simulate_batch(
     let mut failed = Vec::new();
     if let (true, Some(plan)) = (n > 0, sim.batch_plan()) {
         let pb = progress_bar(n, opts.progress);
-        let result = simulate_chunks(sim, plan, theta, &mut x, opts, &pb);
+        let result = simulate_chunks(sim, plan, theta, &mut x, opts, &pb, sink);
         pb.finish_and_clear();
         failed = result?;
     } else if n > 0 {
@@ -337,7 +396,18 @@ pub fn simulate_batch(
                     }
                     let mut rng = derive_rng(opts.seed, opts.stream_offset.wrapping_add(i as u64));
                     let th = &thetas[i * td..(i + 1) * td];
-                    if let Err(e) = run_one(sim, i, th, &mut rng, out) {
+                    let kept = run_one(sim, i, th, &mut rng, out).and_then(|()| match sink {
+                        Some(sink) => {
+                            sink.done(i, out, &[])
+                                .map_err(|message| SimulatorError::Sink {
+                                    first: i,
+                                    end: i + 1,
+                                    message,
+                                })
+                        }
+                        None => Ok(()),
+                    });
+                    if let Err(e) = kept {
                         lowest_failure.fetch_min(i, Ordering::Relaxed);
                         if let Ok(mut f) = failures.lock() {
                             f.push((i, e));
@@ -374,6 +444,7 @@ fn simulate_chunks(
     x: &mut DMatrix<f64>,
     opts: &SimulationOptions,
     pb: &ProgressBar,
+    sink: Option<&dyn SimulationSink>,
 ) -> Result<Vec<(usize, String)>, SimulatorError> {
     let (td, xd, n) = (sim.theta_dim(), sim.x_dim(), theta.ncols());
     let concurrency = plan.concurrency.max(1);
@@ -421,8 +492,10 @@ fn simulate_chunks(
             match result {
                 Ok(rows_failed) => {
                     let mut kept = Vec::with_capacity(rows_failed.len());
+                    let mut stray = false;
                     for (i, why) in rows_failed {
                         if !(first..first + m).contains(&i) {
+                            stray = true;
                             lowest_failure.fetch_min(first, Ordering::Relaxed);
                             if let Ok(mut e) = errors.lock() {
                                 e.push((
@@ -438,6 +511,21 @@ fn simulate_chunks(
                         }
                         out[(i - first) * xd..(i - first + 1) * xd].fill(f64::NAN);
                         kept.push((i, why));
+                    }
+                    if let (Some(sink), false) = (sink, stray) {
+                        if let Err(message) = sink.done(first, out, &kept) {
+                            lowest_failure.fetch_min(first, Ordering::Relaxed);
+                            if let Ok(mut e) = errors.lock() {
+                                e.push((
+                                    first,
+                                    SimulatorError::Sink {
+                                        first,
+                                        end: first + m,
+                                        message,
+                                    },
+                                ));
+                            }
+                        }
                     }
                     if let Ok(mut f) = failed.lock() {
                         f.extend(kept);

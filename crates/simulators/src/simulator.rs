@@ -95,6 +95,11 @@ impl<'a> SimulationChunk<'a> {
         self.first_index + k
     }
 
+    /// The seed the chunk's generators are derived from (the batch's seed).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// The random stream of row `k`: `first_stream + k` (wrapping).
     pub fn stream(&self, k: usize) -> u64 {
         self.first_stream.wrapping_add(k as u64)

@@ -36,10 +36,18 @@ impl Batch<'_> {
     }
 }
 
-/// A training loss over minibatches for estimators of type `E`.
-pub trait Loss<E: ConditionalDensityEstimator>: Send {
+/// A training loss over minibatches for models of type `E` (a density estimator, a
+/// classifier, …).
+pub trait Loss<E: ?Sized>: Send {
     /// A short name for messages, e.g. `"maximum likelihood"`.
     fn name(&self) -> &'static str;
+
+    /// Checks, before training, that the model fits the data (e.g. its dimensions); the
+    /// error names what was expected and found.
+    fn check(&self, model: &E, data: &crate::TrainingData) -> Result<(), SnpeError> {
+        let _ = (model, data);
+        Ok(())
+    }
 
     /// Returns the mean per-sample loss of `batch`; when `grad` is given, **adds** the
     /// gradient of that mean with respect to the estimator's parameters into it.
@@ -56,25 +64,85 @@ pub trait Loss<E: ConditionalDensityEstimator>: Send {
     ) -> Result<f64, SnpeError>;
 }
 
-/// Maximum likelihood: `loss_i = −log q(θ_i | x_i)` (spec §1.3, round 0).
+/// Maximum likelihood: `loss_i = −log q(θ_i | x_i)` for a posterior estimator (spec §1.3,
+/// round 0), or `loss_i = −log q(x_i | θ_i)` for a likelihood estimator (NLE).
 ///
-/// Trained on data that did not come from the prior, it learns the *proposal* posterior.
+/// Trained on data that did not come from the prior, a posterior estimator learns the
+/// *proposal* posterior; a likelihood estimator learns the likelihood whatever the
+/// proposal.
 #[derive(Debug, Clone, Default)]
 pub struct MaximumLikelihood {
+    likelihood: bool,
     log_q: Vec<f64>,
     weights: Vec<f64>,
 }
 
 impl MaximumLikelihood {
-    /// A new maximum-likelihood loss.
+    /// Maximum likelihood of a posterior estimator q(θ | x).
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Maximum likelihood of a likelihood estimator q(x | θ) (its input is x, its
+    /// condition θ).
+    pub fn for_likelihood() -> Self {
+        Self {
+            likelihood: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the estimator models x given θ.
+    pub fn is_likelihood(&self) -> bool {
+        self.likelihood
+    }
+}
+
+/// Checks that an estimator's input and condition have the dimensions of the data's θ and
+/// x (or of x and θ for a likelihood estimator).
+pub(crate) fn check_estimator<E: ConditionalDensityEstimator + ?Sized>(
+    estimator: &E,
+    data: &crate::TrainingData,
+    likelihood: bool,
+) -> Result<(), SnpeError> {
+    let (input, condition) = if likelihood { ("x", "θ") } else { ("θ", "x") };
+    let (input_rows, condition_rows) = if likelihood {
+        (data.x().nrows(), data.theta().nrows())
+    } else {
+        (data.theta().nrows(), data.x().nrows())
+    };
+    if input_rows != estimator.input_dim() {
+        return Err(SnpeError::DimensionMismatch {
+            what: format!(
+                "dimension of {input} in the training data, to match the estimator's input"
+            ),
+            expected: estimator.input_dim(),
+            found: input_rows,
+        });
+    }
+    if condition_rows != estimator.condition_dim() {
+        return Err(SnpeError::DimensionMismatch {
+            what: format!(
+                "dimension of {condition} in the training data, to match the estimator's condition"
+            ),
+            expected: estimator.condition_dim(),
+            found: condition_rows,
+        });
+    }
+    Ok(())
 }
 
 impl<E: ConditionalDensityEstimator> Loss<E> for MaximumLikelihood {
     fn name(&self) -> &'static str {
-        "maximum likelihood"
+        if self.likelihood {
+            "maximum likelihood (of x given θ)"
+        } else {
+            "maximum likelihood"
+        }
+    }
+
+    fn check(&self, estimator: &E, data: &crate::TrainingData) -> Result<(), SnpeError> {
+        check_estimator(estimator, data, self.likelihood)
     }
 
     fn evaluate(
@@ -88,7 +156,12 @@ impl<E: ConditionalDensityEstimator> Loss<E> for MaximumLikelihood {
         let b = batch.len();
         check_batch(batch)?;
         self.log_q.resize(b, 0.0);
-        estimator.forward(workspace, batch.theta, batch.x, &mut self.log_q)?;
+        let (input, condition) = if self.likelihood {
+            (batch.x, batch.theta)
+        } else {
+            (batch.theta, batch.x)
+        };
+        estimator.forward(workspace, input, condition, &mut self.log_q)?;
         let loss = -self.log_q.iter().sum::<f64>() / b as f64;
         if let Some(grad) = grad {
             self.weights.clear();
@@ -187,7 +260,13 @@ impl AtomicLoss {
 }
 
 /// Draws `m` distinct indices uniformly from `{0, …, n−1} \ {skip}` (Floyd's algorithm).
-fn sample_others(n: usize, skip: usize, m: usize, rng: &mut dyn RngCore, out: &mut Vec<usize>) {
+pub(crate) fn sample_others(
+    n: usize,
+    skip: usize,
+    m: usize,
+    rng: &mut dyn RngCore,
+    out: &mut Vec<usize>,
+) {
     out.clear();
     let pool = n - 1;
     for j in (pool - m)..pool {
@@ -209,6 +288,10 @@ impl<E: ConditionalDensityEstimator> Loss<E> for AtomicLoss {
         } else {
             "atomic (APT)"
         }
+    }
+
+    fn check(&self, estimator: &E, data: &crate::TrainingData) -> Result<(), SnpeError> {
+        check_estimator(estimator, data, false)
     }
 
     fn evaluate(

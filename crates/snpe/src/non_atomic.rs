@@ -635,7 +635,7 @@ fn check_rows(batch: &Batch<'_>) -> Result<(), SnpeError> {
 ///
 /// ```
 /// use simfer_distributions::{MultivariateNormal, Prior, rng_from_seed};
-/// use simfer_flows::{ConditionalDensityEstimator, Mdn, MdnConfig, Workspace};
+/// use simfer_flows::{Mdn, MdnConfig, Parameterized, Workspace};
 /// use simfer_snpe::{Batch, Loss, NonAtomicLoss};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -5,7 +5,7 @@ use std::time::Instant;
 use nalgebra::DMatrix;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use simfer_flows::{Adam, ConditionalDensityEstimator, clip_grad_norm};
+use simfer_flows::{Adam, Parameterized, Workspace, clip_grad_norm};
 
 use crate::SnpeError;
 use crate::data::{DataSplit, TrainingData, shuffle};
@@ -281,7 +281,7 @@ struct Where {
 /// Passes a finite loss through. Otherwise restores the best weights so far and returns
 /// the error, turning a non-finite loss (or gradient) into one that names where it
 /// happened.
-fn guard<E: ConditionalDensityEstimator>(
+fn guard<E: Parameterized + ?Sized>(
     estimator: &mut E,
     best: &[f64],
     evaluated: Result<f64, SnpeError>,
@@ -341,12 +341,13 @@ impl Trainer {
         mut observer: Option<&mut dyn FnMut(&EpochReport)>,
     ) -> Result<TrainingHistory, SnpeError>
     where
-        E: ConditionalDensityEstimator,
+        E: Parameterized + ?Sized,
         L: Loss<E>,
     {
         let start = Instant::now();
         let cfg = &self.config;
-        self.check_inputs(estimator, data, split)?;
+        self.check_inputs(data, split)?;
+        loss.check(estimator, data)?;
         let n_train = split.train.len();
         let n_val = split.validation.len();
         let train_bs = cfg.batch_size.min(n_train);
@@ -356,7 +357,7 @@ impl Trainer {
         let mut adam = Adam::new(estimator.num_params(), cfg.learning_rate);
         let mut grad = vec![0.0; estimator.num_params()];
         let mut best_params = estimator.params().to_vec();
-        let mut ws = estimator.workspace();
+        let mut ws = Workspace::new();
         let mut buffers = BatchBuffers::new(data.theta().nrows(), data.x().nrows(), train_bs);
         let mut train_idx = split.train.clone();
         let mut val_idx = split.validation.clone();
@@ -457,26 +458,7 @@ impl Trainer {
         Ok(history)
     }
 
-    fn check_inputs<E: ConditionalDensityEstimator>(
-        &self,
-        estimator: &E,
-        data: &TrainingData,
-        split: &DataSplit,
-    ) -> Result<(), SnpeError> {
-        if data.theta().nrows() != estimator.input_dim() {
-            return Err(SnpeError::DimensionMismatch {
-                what: "dimension of θ in the training data, to match the estimator".into(),
-                expected: estimator.input_dim(),
-                found: data.theta().nrows(),
-            });
-        }
-        if data.x().nrows() != estimator.condition_dim() {
-            return Err(SnpeError::DimensionMismatch {
-                what: "dimension of x in the training data, to match the estimator".into(),
-                expected: estimator.condition_dim(),
-                found: data.x().nrows(),
-            });
-        }
+    fn check_inputs(&self, data: &TrainingData, split: &DataSplit) -> Result<(), SnpeError> {
         if split.train.is_empty() || split.validation.is_empty() {
             return Err(SnpeError::NotEnoughData {
                 found: data.len(),

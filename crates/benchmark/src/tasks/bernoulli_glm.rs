@@ -9,7 +9,7 @@ use rand_distr::{Distribution, StandardNormal};
 use simfer_distributions::{MultivariateNormal, Prior, SeededRng};
 
 use super::{ReferencePosterior, Task, check_observation, parse_csv};
-use crate::mcmc::{self, McmcDiagnostics, McmcSettings, Target};
+use simfer_mcmc::{LogDensity, McmcDiagnostics, Metropolis, MetropolisSettings, MetropolisTarget};
 use simfer_simulators::{Simulator, SimulatorError, check_lengths};
 
 use crate::BenchmarkError;
@@ -206,7 +206,7 @@ fn arrays() -> &'static GlmArrays {
 }
 
 /// The exact bernoulli_glm posterior for one observation, sampled by MCMC on the exact
-/// likelihood (see the [`mcmc`](crate::mcmc) module for the sampler, its checks and its
+/// likelihood (see [`simfer_mcmc::metropolis`] for the sampler, its checks and its
 /// budget).
 ///
 /// The Bernoulli GLM likelihood depends on the responses y only through the sufficient
@@ -222,7 +222,7 @@ fn arrays() -> &'static GlmArrays {
 /// ```
 /// use simfer_benchmark::tasks::{BernoulliGlm, BernoulliGlmPosterior};
 /// use simfer_simulators::Simulator;
-/// use simfer_benchmark::McmcSettings;
+/// use simfer_benchmark::MetropolisSettings;
 /// let mut y = [0.0; 100];
 /// let theta = [0.5, 0.8, -0.3, 0.2, 0.1, -0.4, 0.3, 0.0, -0.1, 0.25];
 /// BernoulliGlm::raw().simulate(&theta, &mut simfer_distributions::rng_from_seed(3), &mut y)?;
@@ -239,12 +239,12 @@ pub struct BernoulliGlmPosterior {
     mode: DVector<f64>,
     /// The negative Hessian of the log posterior at the mode.
     precision: DMatrix<f64>,
-    settings: McmcSettings,
+    settings: MetropolisSettings,
 }
 
 impl BernoulliGlmPosterior {
     /// The posterior for the bernoulli_glm observation `x_o = Xᵀy` (10 values), with the
-    /// default [`McmcSettings`].
+    /// default [`MetropolisSettings`].
     ///
     /// # Errors
     /// An `x_o` whose length is not 10, or with non-finite values;
@@ -259,7 +259,7 @@ impl BernoulliGlmPosterior {
             statistics,
             mode,
             precision,
-            settings: McmcSettings::default(),
+            settings: MetropolisSettings::default(),
         })
     }
 
@@ -287,8 +287,8 @@ impl BernoulliGlmPosterior {
     /// This posterior sampled with other MCMC settings.
     ///
     /// # Errors
-    /// Settings that fail [`McmcSettings::check`].
-    pub fn with_settings(mut self, settings: McmcSettings) -> Result<Self, BenchmarkError> {
+    /// Settings that fail [`MetropolisSettings::check`].
+    pub fn with_settings(mut self, settings: MetropolisSettings) -> Result<Self, BenchmarkError> {
         settings.check()?;
         self.settings = settings;
         Ok(self)
@@ -300,7 +300,7 @@ impl BernoulliGlmPosterior {
     }
 
     /// The MCMC settings.
-    pub fn settings(&self) -> &McmcSettings {
+    pub fn settings(&self) -> &MetropolisSettings {
         &self.settings
     }
 
@@ -336,21 +336,20 @@ impl BernoulliGlmPosterior {
     /// `n` samples (`10 × n`) and the diagnostics of the run that produced them.
     ///
     /// # Errors
-    /// [`BenchmarkError::McmcConvergence`] when the chains do not pass the convergence
-    /// checks within the budget.
+    /// [`BenchmarkError::Mcmc`] with [`simfer_mcmc::McmcError::Convergence`] when the
+    /// chains do not pass the convergence checks within the budget.
     pub fn sample_with_diagnostics(
         &self,
         n: usize,
         rng: &mut dyn RngCore,
     ) -> Result<(DMatrix<f64>, McmcDiagnostics), BenchmarkError> {
-        mcmc::run(
+        Ok(Metropolis::new(self.settings.clone())?.sample(
             self,
             "the bernoulli_glm posterior",
             &parameter_names(),
-            &self.settings,
             n,
             rng,
-        )
+        )?)
     }
 }
 
@@ -366,7 +365,7 @@ impl ReferencePosterior for BernoulliGlmPosterior {
     }
 }
 
-impl Target for BernoulliGlmPosterior {
+impl LogDensity for BernoulliGlmPosterior {
     fn dim(&self) -> usize {
         P
     }
@@ -374,7 +373,9 @@ impl Target for BernoulliGlmPosterior {
     fn log_density(&self, x: &[f64]) -> f64 {
         log_posterior(&self.statistics, x)
     }
+}
 
+impl MetropolisTarget for BernoulliGlmPosterior {
     /// The mode plus twice the deviation of a draw from the Laplace approximation.
     fn initial_point(&self, rng: &mut SeededRng) -> Vec<f64> {
         let z = DVector::from_fn(P, |_, _| {

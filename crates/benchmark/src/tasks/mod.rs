@@ -5,7 +5,7 @@
 //! posterior sampler for an observation x_o: exact in closed form or by inverting the
 //! simulator (linear_gaussian, gaussian_linear, gaussian_linear_uniform, gaussian_mixture,
 //! two_moons), or by MCMC on the exact likelihood, checked for convergence (slcp,
-//! slcp_distractors, bernoulli_glm, bernoulli_glm_raw; see [`crate::mcmc`]). sir and
+//! slcp_distractors, bernoulli_glm, bernoulli_glm_raw; see [`simfer_mcmc::metropolis`]). sir and
 //! lotka_volterra have none. Every task type is itself a [`Simulator`].
 
 use nalgebra::{DMatrix, DVector};
@@ -75,8 +75,9 @@ pub trait ReferencePosterior: Send + Sync {
     /// # Errors
     /// Samplers that reject have a budget and fail with
     /// [`BenchmarkError::RejectionBudget`] instead of looping forever; MCMC samplers have a
-    /// budget too and fail with [`BenchmarkError::McmcConvergence`] when their chains do
-    /// not pass the convergence checks within it.
+    /// budget too and fail with [`BenchmarkError::Mcmc`] (an
+    /// [`McmcError::Convergence`](simfer_mcmc::McmcError::Convergence)) when their chains
+    /// do not pass the convergence checks within it.
     fn sample(&self, n: usize, rng: &mut dyn RngCore) -> Result<DMatrix<f64>, BenchmarkError>;
     /// The posterior mean, where known in closed form.
     fn mean(&self) -> Option<DVector<f64>> {

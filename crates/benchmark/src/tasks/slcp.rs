@@ -9,7 +9,7 @@ use rand_distr::{Distribution, Exp1, StandardNormal};
 use simfer_distributions::{BoxUniform, Prior, SeededRng};
 
 use super::{ReferencePosterior, Task, check_observation, numbered_names, parse_csv};
-use crate::mcmc::{self, McmcDiagnostics, McmcSettings, Target};
+use simfer_mcmc::{LogDensity, McmcDiagnostics, Metropolis, MetropolisSettings, MetropolisTarget};
 use simfer_simulators::{Simulator, SimulatorError, check_lengths};
 
 use crate::BenchmarkError;
@@ -223,7 +223,7 @@ const BOX: f64 = 3.0;
 const JITTER: f64 = 1e-6;
 
 /// The exact slcp posterior for one observation, sampled by MCMC on the exact likelihood
-/// (see the [`mcmc`](crate::mcmc) module for the sampler, its checks and its budget).
+/// (see [`simfer_mcmc::metropolis`] for the sampler, its checks and its budget).
 ///
 /// The likelihood is that of four i.i.d. draws `x_i ~ N(m, Σ)`, exactly as
 /// [`Slcp`] simulates them: `m = (θ1, θ2)`, `s1 = θ3²`, `s2 = θ4²`, `ρ = tanh θ5`,
@@ -268,12 +268,12 @@ pub struct SlcpPosterior {
     mean: [f64; 2],
     /// Scatter of the four points about their mean: `[Sxx, Sxy, Syy]`.
     scatter: [f64; 3],
-    settings: McmcSettings,
+    settings: MetropolisSettings,
 }
 
 impl SlcpPosterior {
     /// The posterior for the slcp observation `x_o` (8 values:
-    /// `[x1a, x1b, x2a, x2b, x3a, x3b, x4a, x4b]`), with the default [`McmcSettings`].
+    /// `[x1a, x1b, x2a, x2b, x3a, x3b, x4a, x4b]`), with the default [`MetropolisSettings`].
     ///
     /// # Errors
     /// An `x_o` whose length is not 8, or with non-finite values.
@@ -296,15 +296,15 @@ impl SlcpPosterior {
             x_o: x,
             mean,
             scatter,
-            settings: McmcSettings::default(),
+            settings: MetropolisSettings::default(),
         })
     }
 
     /// This posterior sampled with other MCMC settings.
     ///
     /// # Errors
-    /// Settings that fail [`McmcSettings::check`].
-    pub fn with_settings(mut self, settings: McmcSettings) -> Result<Self, BenchmarkError> {
+    /// Settings that fail [`MetropolisSettings::check`].
+    pub fn with_settings(mut self, settings: MetropolisSettings) -> Result<Self, BenchmarkError> {
         settings.check()?;
         self.settings = settings;
         Ok(self)
@@ -316,7 +316,7 @@ impl SlcpPosterior {
     }
 
     /// The MCMC settings.
-    pub fn settings(&self) -> &McmcSettings {
+    pub fn settings(&self) -> &MetropolisSettings {
         &self.settings
     }
 
@@ -346,19 +346,18 @@ impl SlcpPosterior {
     /// `n` samples (`5 × n`) and the diagnostics of the run that produced them.
     ///
     /// # Errors
-    /// [`BenchmarkError::McmcConvergence`] when the chains do not pass the convergence
-    /// checks within the budget.
+    /// [`BenchmarkError::Mcmc`] with [`simfer_mcmc::McmcError::Convergence`] when the
+    /// chains do not pass the convergence checks within the budget.
     pub fn sample_with_diagnostics(
         &self,
         n: usize,
         rng: &mut dyn RngCore,
     ) -> Result<(DMatrix<f64>, McmcDiagnostics), BenchmarkError> {
         let names = ["theta_1", "theta_2", "|theta_3|", "|theta_4|", "theta_5"].map(String::from);
-        let (mut samples, diagnostics) = mcmc::run(
+        let (mut samples, diagnostics) = Metropolis::new(self.settings.clone())?.sample(
             &Folded(self),
             "the slcp posterior",
             &names,
-            &self.settings,
             n,
             rng,
         )?;
@@ -496,7 +495,7 @@ const INIT_DRAWS: usize = 10_000;
 /// Prior draws behind the first proposal covariance.
 const COVARIANCE_DRAWS: usize = 20_000;
 
-impl Target for Folded<'_> {
+impl LogDensity for Folded<'_> {
     fn dim(&self) -> usize {
         5
     }
@@ -518,7 +517,9 @@ impl Target for Folded<'_> {
             + x[2]
             + x[3]
     }
+}
 
+impl MetropolisTarget for Folded<'_> {
     fn output(&self, x: &[f64], out: &mut [f64]) {
         let (a3, a4) = (x[2].exp(), x[3].exp());
         let sigma = Sigma::new(a3, a4, x[4]);

@@ -21,7 +21,7 @@ use rand_distr::{Distribution, StandardNormal};
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 use simfer_nn::driver::{PassInputs, Passes};
-use simfer_nn::{Activation, Gradients, Precision, Workspace};
+use simfer_nn::{Activation, Gradients, Parameterized, Precision, Workspace};
 
 use crate::error::FlowError;
 use crate::estimator::{ConditionalDensityEstimator, check_batch, check_condition};
@@ -369,6 +369,20 @@ impl Maf {
     }
 }
 
+impl Parameterized for Maf {
+    fn num_params(&self) -> usize {
+        self.data.params.len()
+    }
+
+    fn params(&self) -> &[f64] {
+        &self.data.params
+    }
+
+    fn params_mut(&mut self) -> &mut [f64] {
+        &mut self.data.params
+    }
+}
+
 impl ConditionalDensityEstimator for Maf {
     fn kind(&self) -> &'static str {
         "maf"
@@ -380,18 +394,6 @@ impl ConditionalDensityEstimator for Maf {
 
     fn condition_dim(&self) -> usize {
         self.data.condition_dim
-    }
-
-    fn num_params(&self) -> usize {
-        self.data.params.len()
-    }
-
-    fn params(&self) -> &[f64] {
-        &self.data.params
-    }
-
-    fn params_mut(&mut self) -> &mut [f64] {
-        &mut self.data.params
     }
 
     /// Runs in the precision of [`MafConfig::precision`] (the log-densities handed back

@@ -10,7 +10,7 @@ use super::{LN_2PI, MIN_SCALE, Maf};
 impl ChunkModel for Maf {
     type Chunk<T: Real> = Chunk<T>;
 
-    fn num_params(&self) -> usize {
+    fn gradient_len(&self) -> usize {
         self.data.params.len()
     }
 

@@ -56,7 +56,7 @@ use rand_distr::{Distribution, Normal};
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 use simfer_nn::driver::{PassInputs, Passes};
-use simfer_nn::{Activation, Gradients, Mlp, Precision, Workspace};
+use simfer_nn::{Activation, Gradients, Mlp, Parameterized, Precision, Workspace};
 
 use crate::error::FlowError;
 use crate::estimator::{ConditionalDensityEstimator, check_batch, check_condition};
@@ -233,7 +233,7 @@ pub(crate) struct Net {
 ///
 /// ```
 /// use nalgebra::DMatrix;
-/// use simfer_flows::{ConditionalDensityEstimator, Gradients, Mdn, MdnConfig};
+/// use simfer_flows::{ConditionalDensityEstimator, Gradients, Mdn, MdnConfig, Parameterized};
 ///
 /// let theta = DMatrix::from_fn(2, 100, |i, j| ((i + 3 * j) as f64).sin());
 /// let x = DMatrix::from_fn(2, 100, |i, j| ((2 * i + j) as f64).cos());
@@ -627,6 +627,20 @@ impl Mdn {
     }
 }
 
+impl Parameterized for Mdn {
+    fn num_params(&self) -> usize {
+        self.net.data.params.len()
+    }
+
+    fn params(&self) -> &[f64] {
+        &self.net.data.params
+    }
+
+    fn params_mut(&mut self) -> &mut [f64] {
+        &mut self.net.data.params
+    }
+}
+
 impl ConditionalDensityEstimator for Mdn {
     fn kind(&self) -> &'static str {
         "mdn"
@@ -638,18 +652,6 @@ impl ConditionalDensityEstimator for Mdn {
 
     fn condition_dim(&self) -> usize {
         self.net.data.condition_dim
-    }
-
-    fn num_params(&self) -> usize {
-        self.net.data.params.len()
-    }
-
-    fn params(&self) -> &[f64] {
-        &self.net.data.params
-    }
-
-    fn params_mut(&mut self) -> &mut [f64] {
-        &mut self.net.data.params
     }
 
     /// Runs in the precision of [`MdnConfig::precision`] (the log-densities handed back

@@ -469,7 +469,7 @@ fn copy_params<T: Real>(params: &[f64], out: &mut Vec<T>) {
 impl ChunkModel for Mdn {
     type Chunk<T: Real> = Chunk<T>;
 
-    fn num_params(&self) -> usize {
+    fn gradient_len(&self) -> usize {
         self.net.data.params.len()
     }
 
@@ -508,7 +508,7 @@ impl ChunkModel for Mdn {
 impl ChunkModel for Net {
     type Chunk<T: Real> = OutputChunk<T>;
 
-    fn num_params(&self) -> usize {
+    fn gradient_len(&self) -> usize {
         self.data.params.len()
     }
 

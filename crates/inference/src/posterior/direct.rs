@@ -555,6 +555,9 @@ impl<E: ConditionalDensityEstimator + Clone + 'static> super::Posterior for Dire
     fn clone_boxed(&self) -> Box<dyn super::Posterior> {
         Box::new(self.clone())
     }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 #[cfg(test)]

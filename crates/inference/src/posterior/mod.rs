@@ -14,8 +14,12 @@ use crate::InferenceError;
 use crate::map::{MapEstimate, MapOptions};
 
 mod direct;
+mod mcmc;
+mod rejection;
 
 pub use direct::{DirectPosterior, RejectionStats, SamplingOptions};
+pub use mcmc::{LikelihoodModel, McmcPosterior, PotentialModel, RatioModel};
+pub use rejection::{RejectionOptions, RejectionPosterior};
 
 /// The kinds of posterior.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -77,6 +81,14 @@ pub trait Posterior: Send + Sync + std::fmt::Debug {
     fn map(&self, x: Option<&[f64]>, options: &MapOptions) -> Result<MapEstimate, InferenceError>;
     /// A boxed copy.
     fn clone_boxed(&self) -> Box<dyn Posterior>;
+    /// `self` as [`Any`](std::any::Any), to recover the concrete posterior (e.g. a
+    /// [`DirectPosterior`] for its acceptance rates).
+    fn as_any(&self) -> &dyn std::any::Any;
+    /// The convergence diagnostics of the last MCMC run of this posterior (split-R̂, bulk
+    /// and tail ESS per coordinate), for the posteriors sampled by MCMC.
+    fn mcmc_diagnostics(&self) -> Option<simfer_mcmc::McmcDiagnostics> {
+        None
+    }
 }
 
 impl Clone for Box<dyn Posterior> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use nalgebra::DMatrix;
 use simfer_distributions::{BoxUniform, Prior};
 use simfer_flows::{Maf, MafConfig};
-use simfer_inference::{InferenceError, InvalidPolicy, Snpe, SnpeConfig, run_snpe};
+use simfer_inference::{InferenceError, InvalidPolicy, Snpe, SnpeConfig};
 use simfer_simulators::FnSimulator;
 use simfer_snpe::TrainingConfig;
 
@@ -45,16 +45,16 @@ fn sim(
 #[test]
 fn observations_of_the_wrong_length_or_non_finite_are_errors() {
     let s = sim(10.0);
-    let err = run_snpe(prior(), &s, Some(&[0.0; 3]), 2, 100, 1, quick()).unwrap_err();
+    let err = crate::run_npe(prior(), &s, Some(&[0.0; 3]), 2, 100, 1, quick()).unwrap_err();
     assert!(err.to_string().contains("expected 2, found 3"), "{err}");
-    let err = run_snpe(prior(), &s, Some(&[0.0, f64::NAN]), 2, 100, 1, quick()).unwrap_err();
+    let err = crate::run_npe(prior(), &s, Some(&[0.0, f64::NAN]), 2, 100, 1, quick()).unwrap_err();
     assert!(
         matches!(err, InferenceError::NonFiniteObservation { index: 1, .. }),
         "{err}"
     );
-    let err = run_snpe(prior(), &s, None, 2, 100, 1, quick()).unwrap_err();
+    let err = crate::run_npe(prior(), &s, None, 2, 100, 1, quick()).unwrap_err();
     assert!(matches!(err, InferenceError::NoObservation), "{err}");
-    let run = run_snpe(prior(), &s, None, 1, 100, 1, quick()).unwrap();
+    let run = crate::run_npe(prior(), &s, None, 1, 100, 1, quick()).unwrap();
     let p = run.posterior();
     assert!(matches!(
         p.sample(1, None, &mut simfer_distributions::rng_from_seed(0)),
@@ -135,7 +135,7 @@ fn proposals_cannot_be_mixed_up() {
     let p = a.propose(50).unwrap();
     let x = p.theta().clone();
     let err = b.append_proposed(p, x).unwrap_err();
-    assert!(err.to_string().contains("another orchestrator"), "{err}");
+    assert!(err.to_string().contains("proposed by another run"), "{err}");
     // Training before any data is out of order.
     assert!(matches!(a.train(), Err(InferenceError::OutOfOrder(_))));
     assert!(a.build_posterior().is_err());

@@ -1,6 +1,30 @@
 //! Integration tests of simfer-inference (one binary).
 
 mod errors;
+mod mcmc;
+mod methods;
 mod non_atomic;
 mod posterior;
 mod tutorial;
+
+/// A whole NPE/SNPE-C run through the builder.
+pub fn run_npe(
+    prior: std::sync::Arc<dyn simfer_distributions::Prior>,
+    simulator: &dyn simfer_simulators::Simulator,
+    x_o: Option<&[f64]>,
+    rounds: usize,
+    simulations_per_round: usize,
+    seed: u64,
+    config: simfer_inference::SnpeConfig,
+) -> Result<simfer_inference::InferenceRun, simfer_inference::InferenceError> {
+    let mut inference = simfer_inference::Inference::new(prior)
+        .method(if rounds > 1 { "snpe" } else { "npe" })
+        .with_snpe_config(config)
+        .rounds(rounds)
+        .simulations_per_round(simulations_per_round)
+        .seed(seed);
+    if let Some(x) = x_o {
+        inference = inference.observation(x);
+    }
+    inference.run(simulator)
+}

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use nalgebra::DMatrix;
 use simfer_distributions::{BoxUniform, Prior, rng_from_seed};
 use simfer_flows::MafConfig;
-use simfer_inference::{DirectPosterior, SamplingOptions, SnpeConfig, SnpeRun, run_snpe};
+use simfer_inference::{DirectPosterior, SamplingOptions, SnpeConfig};
 use simfer_simulators::FnSimulator;
 use simfer_snpe::TrainingConfig;
 
 /// A small, quickly trained 2-D problem whose posterior at x_o = (0.9, 0.9) leaks well
 /// outside the box [−1, 1]²: x = θ + 0.3·ε.
-pub fn leaky_run(seed: u64) -> SnpeRun<simfer_flows::Estimator> {
+pub fn leaky_run(seed: u64) -> simfer_inference::InferenceRun {
     let prior: Arc<dyn Prior> = Arc::new(BoxUniform::uniform(2, -1.0, 1.0).unwrap());
     let sim = FnSimulator::new(2, 2, |t: &[f64], rng: &mut dyn rand::RngCore| {
         use rand_distr::{Distribution, StandardNormal};
@@ -32,13 +32,13 @@ pub fn leaky_run(seed: u64) -> SnpeRun<simfer_flows::Estimator> {
         },
         ..SnpeConfig::default()
     };
-    run_snpe(prior, &sim, Some(&[0.9, 0.9]), 1, 1000, seed, config).unwrap()
+    crate::run_npe(prior, &sim, Some(&[0.9, 0.9]), 1, 1000, seed, config).unwrap()
 }
 
 #[test]
 fn samples_lie_inside_the_support_and_the_density_is_normalized() {
     let run = leaky_run(1);
-    let posterior = run.posterior();
+    let posterior = run.direct_posterior().unwrap();
     let (samples, stats) = posterior
         .sample_with_stats(5000, None, &mut rng_from_seed(2))
         .unwrap();
@@ -109,7 +109,7 @@ fn samples_lie_inside_the_support_and_the_density_is_normalized() {
 #[test]
 fn save_and_load_give_identical_log_probs() {
     let run = leaky_run(3);
-    let posterior = run.posterior();
+    let posterior = run.direct_posterior().unwrap();
     let dir = std::env::temp_dir().join(format!("simfer-posterior-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("posterior.json");
@@ -180,7 +180,7 @@ fn one_seed_reproduces_a_run_whatever_the_number_of_threads() {
 #[test]
 fn batched_sampling_conditions_on_each_observation() {
     let run = leaky_run(7);
-    let posterior = run.posterior();
+    let posterior = run.direct_posterior().unwrap();
     let xs = DMatrix::from_column_slice(2, 3, &[0.9, 0.9, -0.5, 0.0, 0.0, 0.5]);
     let samples = posterior.sample_batched(300, &xs, 8).unwrap();
     assert_eq!(samples.len(), 3);
@@ -203,7 +203,7 @@ fn batched_sampling_conditions_on_each_observation() {
 #[test]
 fn a_spent_rejection_budget_is_an_error_stating_the_rate() {
     let run = leaky_run(1);
-    let mut posterior = run.posterior().clone();
+    let mut posterior = run.direct_posterior().unwrap().clone();
     // A budget of draws smaller than the samples requested cannot suffice.
     posterior
         .set_sampling_options(SamplingOptions {

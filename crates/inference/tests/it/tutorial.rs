@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use simfer_benchmark::task;
 use simfer_distributions::{Prior, rng_from_seed};
-use simfer_inference::{MapOptions, ProposalSource, SnpeConfig, run_snpe};
+use simfer_inference::{MapOptions, ProposalSource, SnpeConfig};
 
 fn mean_std(samples: &nalgebra::DMatrix<f64>) -> Vec<(f64, f64)> {
     samples
@@ -24,7 +24,7 @@ fn mean_std(samples: &nalgebra::DMatrix<f64>) -> Vec<(f64, f64)> {
 fn tutorial_posterior_matches_the_closed_form_and_map_finds_the_mode() {
     let t = task("linear_gaussian").unwrap();
     let prior: Arc<dyn Prior> = Arc::from(t.prior());
-    let run = run_snpe(
+    let run = crate::run_npe(
         prior,
         t.simulator().as_ref(),
         Some(&[0.0; 3]),
@@ -64,7 +64,7 @@ fn gaussian_linear_single_round_matches_the_closed_form() {
     let t = task("gaussian_linear").unwrap();
     let prior: Arc<dyn Prior> = Arc::from(t.prior());
     let x_o: Vec<f64> = (0..10).map(|i| 0.3 * ((i as f64) - 4.5) / 4.5).collect();
-    let run = run_snpe(
+    let run = crate::run_npe(
         prior,
         t.simulator().as_ref(),
         Some(&x_o),

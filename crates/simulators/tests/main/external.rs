@@ -74,7 +74,7 @@ fn thetas(n: usize, codes: &[(usize, f64)]) -> DMatrix<f64> {
     theta
 }
 
-fn bits(m: &DMatrix<f64>) -> Vec<u64> {
+pub(crate) fn bits(m: &DMatrix<f64>) -> Vec<u64> {
     m.iter().map(|v| v.to_bits()).collect()
 }
 
@@ -724,7 +724,7 @@ fn the_linear_gaussian_shell_example_has_the_right_mean_and_std() {
 
 /// An in-process simulator that asks for the batch path but keeps the default
 /// `simulate_many`.
-struct Batched<S>(S, BatchPlan);
+pub(crate) struct Batched<S>(pub(crate) S, pub(crate) BatchPlan);
 
 impl<S: Simulator> Simulator for Batched<S> {
     fn theta_dim(&self) -> usize {

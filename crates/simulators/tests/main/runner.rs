@@ -19,6 +19,8 @@ fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
         .install(f)
 }
 
+use crate::external::{Batched, bits};
+
 fn opts(seed: u64) -> SimulationOptions {
     SimulationOptions::with_seed(seed).with_progress(false)
 }
@@ -290,4 +292,106 @@ fn check_sbi_inputs_reports_clear_errors() {
         Err(SimulatorError::InvalidArgument(_))
     ));
     assert!(simulate_batch(&no_output, &DMatrix::zeros(2, 3), &opts(0)).is_err());
+}
+
+/// What a sink was given in one call: the first index, the values, the failed rows.
+type SinkCall = (usize, Vec<f64>, Vec<(usize, String)>);
+
+/// A sink that records what it was given, and fails from simulation `fail_from` on.
+struct Recorder {
+    x_dim: usize,
+    fail_from: usize,
+    seen: std::sync::Mutex<Vec<SinkCall>>,
+}
+
+impl simfer_simulators::SimulationSink for Recorder {
+    fn done(&self, first: usize, x: &[f64], failed: &[(usize, String)]) -> Result<(), String> {
+        if first + x.len() / self.x_dim > self.fail_from {
+            return Err("the disk is full".into());
+        }
+        self.seen
+            .lock()
+            .map_err(|e| e.to_string())?
+            .push((first, x.to_vec(), failed.to_vec()));
+        Ok(())
+    }
+}
+
+/// The simulations a sink saw, put back in order (each index exactly once).
+fn reassemble(sink: &Recorder, n: usize) -> DMatrix<f64> {
+    let mut x = DMatrix::from_element(sink.x_dim, n, f64::NAN);
+    let mut count = vec![0; n];
+    for (first, values, _) in sink.seen.lock().unwrap().iter() {
+        for (k, col) in values.chunks(sink.x_dim).enumerate() {
+            x.column_mut(first + k).copy_from_slice(col);
+            count[first + k] += 1;
+        }
+    }
+    assert!(
+        count.iter().all(|c| *c == 1),
+        "every simulation once: {count:?}"
+    );
+    x
+}
+
+#[test]
+fn a_sink_sees_every_simulation_once_as_it_returns_and_its_failure_stops_the_batch() {
+    use simfer_simulators::{BatchPlan, simulate_batch_with};
+    let prior = BoxUniform::uniform(2, -1.0, 1.0).unwrap();
+    let theta = prior.sample_batch(500, &mut rng_from_seed(3));
+    let plain = simulate_batch(&TwoMoons, &theta, &opts(4)).unwrap();
+    let plans = [
+        None,
+        Some(BatchPlan {
+            batch_size: 7,
+            concurrency: 2,
+        }),
+    ];
+    for plan in plans {
+        let sink = Recorder {
+            x_dim: 2,
+            fail_from: usize::MAX,
+            seen: Default::default(),
+        };
+        let sims = match plan {
+            None => in_pool(2, || {
+                simulate_batch_with(&TwoMoons, &theta, &opts(4), Some(&sink))
+            }),
+            Some(plan) => {
+                simulate_batch_with(&Batched(TwoMoons, plan), &theta, &opts(4), Some(&sink))
+            }
+        }
+        .unwrap();
+        // The same result as without a sink, and the sink saw exactly that.
+        assert_eq!(bits(&sims.x), bits(&plain.x), "{plan:?}");
+        assert_eq!(bits(&reassemble(&sink, 500)), bits(&plain.x), "{plan:?}");
+        // One call per simulation without a plan, one per chunk with one.
+        let calls = sink.seen.lock().unwrap().len();
+        assert_eq!(
+            calls,
+            if plan.is_some() {
+                500usize.div_ceil(7)
+            } else {
+                500
+            }
+        );
+
+        // A sink that fails stops the batch with an error that says why.
+        let failing = Recorder {
+            x_dim: 2,
+            fail_from: 100,
+            seen: Default::default(),
+        };
+        let err = match plan {
+            None => simulate_batch_with(&TwoMoons, &theta, &opts(4), Some(&failing)),
+            Some(plan) => {
+                simulate_batch_with(&Batched(TwoMoons, plan), &theta, &opts(4), Some(&failing))
+            }
+        }
+        .unwrap_err();
+        assert!(
+            matches!(err, SimulatorError::Sink { .. }) && err.to_string().contains("disk is full"),
+            "{err}"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 use nalgebra::DMatrix;
 use simfer_distributions::rng_from_seed;
 use simfer_flows::ConditionalDensityEstimator;
+use simfer_flows::Parameterized;
 use simfer_snpe::{AtomicLoss, Batch, Loss, MaximumLikelihood};
 
 use crate::mock::Gaussian;

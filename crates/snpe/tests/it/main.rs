@@ -3,4 +3,5 @@
 mod losses;
 mod mock;
 mod non_atomic;
+mod nre;
 mod training;

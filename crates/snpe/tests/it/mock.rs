@@ -5,7 +5,7 @@
 use nalgebra::{DMatrix, DMatrixView};
 use rand::RngCore;
 use rand_distr::{Distribution, StandardNormal};
-use simfer_flows::{ConditionalDensityEstimator, FlowError, Gradients, Workspace};
+use simfer_flows::{ConditionalDensityEstimator, FlowError, Gradients, Parameterized, Workspace};
 
 #[derive(Debug, Clone)]
 pub struct Gaussian {
@@ -56,6 +56,18 @@ impl Gaussian {
     }
 }
 
+impl Parameterized for Gaussian {
+    fn num_params(&self) -> usize {
+        self.params.len()
+    }
+    fn params(&self) -> &[f64] {
+        &self.params
+    }
+    fn params_mut(&mut self) -> &mut [f64] {
+        &mut self.params
+    }
+}
+
 impl ConditionalDensityEstimator for Gaussian {
     fn kind(&self) -> &'static str {
         "test-gaussian"
@@ -65,15 +77,6 @@ impl ConditionalDensityEstimator for Gaussian {
     }
     fn condition_dim(&self) -> usize {
         self.c
-    }
-    fn num_params(&self) -> usize {
-        self.params.len()
-    }
-    fn params(&self) -> &[f64] {
-        &self.params
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        &mut self.params
     }
 
     fn forward(

@@ -9,7 +9,7 @@ use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use simfer_distributions::{BoxUniform, LogNormal, MultivariateNormal, Prior};
 use simfer_flows::{
-    ConditionalDensityEstimator, Mdn, MdnConfig, Mixture, Precision, Standardization,
+    ConditionalDensityEstimator, Mdn, MdnConfig, Mixture, Parameterized, Precision, Standardization,
 };
 use simfer_snpe::{
     Batch, DataSplit, Loss, MaximumLikelihood, NonAtomicLoss, PriorTerm, SnpeError, Trainer,

@@ -1,5 +1,6 @@
-//! Exact-likelihood MCMC for the reference posteriors that have no closed form
-//! (slcp, slcp_distractors, bernoulli_glm, bernoulli_glm_raw).
+//! Adaptive random-walk Metropolis with convergence checks: the sampler behind the
+//! benchmark's exact-likelihood reference posteriors (slcp, slcp_distractors,
+//! bernoulli_glm, bernoulli_glm_raw in simfer-benchmark).
 //!
 //! # The sampler
 //!
@@ -16,23 +17,21 @@
 //! The chain therefore converges to π itself; nothing is approximated except by the finite
 //! length of the chains, and that error is what the convergence checks measure.
 //!
-//! **Warm-up (burn-in) and tuning.** Each chain starts from a point drawn by its task
-//! (importance resampling of many prior draws for slcp, an
-//! over-dispersed draw around the Laplace approximation for bernoulli_glm). The warm-up
-//! ([`McmcSettings::warmup`] iterations per chain, discarded) runs in four windows (15 %,
+//! **Warm-up (burn-in) and tuning.** Each chain starts from a point drawn by its target
+//! ([`MetropolisTarget::initial_point`]; in the benchmark: importance resampling of many
+//! prior draws for slcp, an over-dispersed draw around the Laplace approximation for
+//! bernoulli_glm). The warm-up ([`MetropolisSettings::warmup`] iterations per chain, discarded) runs in four windows (15 %,
 //! 15 %, 30 %, 40 %). Within a window each chain tunes its scale `s` by Robbins–Monro
 //! towards the acceptance rate 0.234 (optimal for random-walk Metropolis); after each of
 //! the first three windows `L` becomes the Cholesky factor of the covariance of the
 //! second halves of all chains' windows, pooled; after the last window every chain samples
 //! with that `L` and the geometric mean of the chains' scales. The initial `L` comes from
-//! the task (the importance-weighted covariance of prior draws for slcp, the Laplace
-//! covariance for bernoulli_glm).
+//! the target ([`MetropolisTarget::initial_covariance`]).
 //!
-//! **Coordinates.** A task may run its chains in other coordinates than those it returns
-//! (slcp: non-centred means and log scales, see
-//! [`SlcpPosterior`](crate::tasks::SlcpPosterior)), with the Jacobian in its log density;
-//! the kept states, the diagnostics and the returned samples are in the returned
-//! coordinates.
+//! **Coordinates.** A target may run its chains in other coordinates than those it returns
+//! ([`MetropolisTarget::output`]; the benchmark's slcp: non-centred means and log scales),
+//! with the Jacobian in its log density; the kept states, the diagnostics and the returned
+//! samples are in the returned coordinates.
 //!
 //! **Storage and thinning.** Each chain keeps every `stride`-th state, at most `cap`
 //! (`≥ 4·E/K`, `E` the ESS target below); when the store is full, every second kept state
@@ -44,41 +43,49 @@
 //! coordinate, the rank-normalized split-R̂ and its folded version (the larger of the two;
 //! Vehtari, Gelman, Simpson, Carpenter and Bürkner 2021), and the bulk and tail effective
 //! sample sizes (multi-chain autocorrelations with Geyer's initial monotone sequence, as in
-//! Stan). It stops when R̂ ≤ [`McmcSettings::max_rhat`] (1.01) and the smaller ESS is at
+//! Stan). It stops when R̂ ≤ [`MetropolisSettings::max_rhat`] (1.01) and the smaller ESS is at
 //! least `E = max(n, min_ess)`; otherwise it extends all chains (extrapolating the length
-//! the ESS needs) up to [`McmcSettings::max_iterations`] per chain. When the budget is
-//! spent it fails with [`BenchmarkError::McmcConvergence`], naming the failed checks and
+//! the ESS needs) up to [`MetropolisSettings::max_iterations`] per chain. When the budget is
+//! spent it fails with [`McmcError::Convergence`], naming the failed checks and
 //! their values: it never returns samples that did not pass.
 //!
 //! **Seeds and threads.** One `u64` drawn from the caller's `rng` seeds the chains (chain
 //! `k` draws only from `derive_rng(seed, k)`); chains run in parallel with rayon between
 //! synchronization points at fixed iteration counts, and pooled quantities are summed in
 //! chain order, so the samples do not depend on the number of threads.
+//!
+//! **Invalid values.** A NaN or +∞ log density at a proposal is treated as −∞ (the
+//! proposal is rejected) and counted in [`McmcDiagnostics::invalid_evaluations`].
+
+use std::time::Instant;
 
 use nalgebra::DMatrix;
 use rand::{Rng, RngCore};
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use simfer_distributions::{SeededRng, derive_rng};
 
-use crate::BenchmarkError;
+use crate::density::sanitize;
+use crate::diagnostics::{coordinate_diagnostics, split_halves};
+use crate::{LogDensity, McmcDiagnostics, McmcError, SamplerKind};
 
 /// The acceptance rate the warm-up tunes the proposal scale towards.
 const TARGET_ACCEPTANCE: f64 = 0.234;
 /// Warm-up windows as fractions of the warm-up.
 const WINDOWS: [f64; 4] = [0.15, 0.15, 0.3, 0.4];
 
-/// Settings of the MCMC reference samplers: chains, warm-up, budget and the thresholds of
-/// the convergence checks.
+/// Settings of [`Metropolis`]: chains, warm-up, budget and the thresholds of the
+/// convergence checks.
 ///
 /// ```
-/// use simfer_benchmark::McmcSettings;
-/// let settings = McmcSettings::default().with_chains(4).with_max_iterations(50_000);
+/// use simfer_mcmc::MetropolisSettings;
+/// let settings = MetropolisSettings::default().with_chains(4).with_max_iterations(50_000);
 /// assert!(settings.check().is_ok());
-/// assert!(McmcSettings::default().with_chains(1).check().is_err());
+/// assert!(MetropolisSettings::default().with_chains(1).check().is_err());
 /// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct McmcSettings {
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetropolisSettings {
     /// Number of chains (at least 2). Default 8.
     pub chains: usize,
     /// Warm-up iterations per chain, discarded (at least 100). Default 4000.
@@ -94,7 +101,7 @@ pub struct McmcSettings {
     pub min_ess: usize,
 }
 
-impl Default for McmcSettings {
+impl Default for MetropolisSettings {
     fn default() -> Self {
         Self {
             chains: 8,
@@ -106,7 +113,7 @@ impl Default for McmcSettings {
     }
 }
 
-impl McmcSettings {
+impl MetropolisSettings {
     /// These settings with `chains` chains.
     pub fn with_chains(mut self, chains: usize) -> Self {
         self.chains = chains;
@@ -140,9 +147,9 @@ impl McmcSettings {
     /// Checks that the settings make sense.
     ///
     /// # Errors
-    /// [`BenchmarkError::InvalidArgument`] for fewer than 2 chains, a warm-up below 100, a
+    /// [`McmcError::InvalidConfig`] for fewer than 2 chains, a warm-up below 100, a
     /// budget of 0, an R̂ threshold that is not a number above 1, or a minimum ESS below 100.
-    pub fn check(&self) -> Result<(), BenchmarkError> {
+    pub fn check(&self) -> Result<(), McmcError> {
         let problem = if self.chains < 2 {
             Some(format!(
                 "MCMC needs at least 2 chains to check convergence, found {}",
@@ -169,118 +176,95 @@ impl McmcSettings {
             None
         };
         match problem {
-            Some(p) => Err(BenchmarkError::InvalidArgument(p)),
+            Some(p) => Err(McmcError::InvalidConfig(p)),
             None => Ok(()),
         }
     }
 }
 
-/// What an MCMC run did and how well it converged.
-///
-/// R̂ and ESS are per coordinate of the space the chains run in (for slcp: θ1, θ2, |θ3|,
-/// |θ4|, θ5, see [`parameter_names`](Self::parameter_names)).
-#[derive(Clone, Debug, PartialEq)]
-pub struct McmcDiagnostics {
-    /// Names of the sampled coordinates.
-    pub parameter_names: Vec<String>,
-    /// Number of chains.
-    pub chains: usize,
-    /// Warm-up iterations per chain.
-    pub warmup: usize,
-    /// Sampling iterations per chain.
-    pub iterations: usize,
-    /// Each chain kept every `stride`-th state of its sampling phase.
-    pub stride: usize,
-    /// States kept per chain (the diagnostics are computed on these).
-    pub stored: usize,
-    /// Acceptance rate of the sampling phase, over all chains.
-    pub acceptance_rate: f64,
-    /// The proposal scale `s` of the sampling phase.
-    pub proposal_scale: f64,
-    /// Per coordinate: the larger of the rank-normalized split-R̂ and its folded version.
-    pub rhat: Vec<f64>,
-    /// Per coordinate: the bulk effective sample size.
-    pub ess_bulk: Vec<f64>,
-    /// Per coordinate: the tail effective sample size (the smaller of those of the 5 % and
-    /// 95 % quantile indicators).
-    pub ess_tail: Vec<f64>,
-    /// The ESS the run had to reach: `max(n, min_ess)`.
-    pub required_ess: f64,
-    /// Log-density evaluations, warm-up included.
-    pub evaluations: u64,
-}
-
-impl McmcDiagnostics {
-    /// The largest R̂ over the coordinates (NaN if any is NaN).
-    pub fn max_rhat(&self) -> f64 {
-        self.rhat.iter().fold(
-            f64::NEG_INFINITY,
-            |a, &b| if b.is_nan() { b } else { a.max(b) },
-        )
-    }
-
-    /// The smallest bulk or tail ESS over the coordinates (NaN if any is NaN).
-    pub fn min_ess(&self) -> f64 {
-        self.ess_bulk
-            .iter()
-            .chain(&self.ess_tail)
-            .fold(f64::INFINITY, |a, &b| if b.is_nan() { b } else { a.min(b) })
-    }
-
-    /// The failed checks, described, or `None` when all passed.
-    fn failures(&self, max_rhat: f64) -> Option<String> {
-        let mut failed = Vec::new();
-        let (mut worst_r, mut worst_r_at) = (f64::NEG_INFINITY, 0);
-        for (i, &r) in self.rhat.iter().enumerate() {
-            if r.is_nan() || r > worst_r {
-                (worst_r, worst_r_at) = (r, i);
-                if r.is_nan() {
-                    break;
-                }
-            }
-        }
-        if worst_r.is_nan() || worst_r > max_rhat {
-            failed.push(format!(
-                "split-R̂ of {} is {worst_r:.4} (at most {max_rhat} required)",
-                self.parameter_names[worst_r_at]
-            ));
-        }
-        let d = self.rhat.len();
-        let (mut worst_e, mut worst_e_at) = (f64::INFINITY, 0);
-        for (i, &e) in self.ess_bulk.iter().chain(&self.ess_tail).enumerate() {
-            if e.is_nan() || e < worst_e {
-                (worst_e, worst_e_at) = (e, i);
-                if e.is_nan() {
-                    break;
-                }
-            }
-        }
-        if worst_e.is_nan() || worst_e < self.required_ess {
-            let kind = if worst_e_at < d { "bulk" } else { "tail" };
-            failed.push(format!(
-                "{kind} ESS of {} is {worst_e:.1} (at least {} required)",
-                self.parameter_names[worst_e_at % d],
-                self.required_ess
-            ));
-        }
-        (!failed.is_empty()).then(|| failed.join("; "))
-    }
-}
-
-/// An unnormalized log posterior and how to start chains on it.
-pub(crate) trait Target: Sync {
-    /// Dimension of the space the chains run in.
-    fn dim(&self) -> usize;
-    /// The unnormalized log posterior; −∞ outside the support.
-    fn log_density(&self, x: &[f64]) -> f64;
-    /// A starting point for one chain, with a finite log density.
+/// A log density and how to start [`Metropolis`] chains on it.
+pub trait MetropolisTarget: LogDensity {
+    /// A starting point for one chain, with a finite log density, drawn from `rng` (the
+    /// chain's own generator).
     fn initial_point(&self, rng: &mut SeededRng) -> Vec<f64>;
-    /// A first guess of the posterior covariance (symmetric; the sampler regularizes it).
+    /// A first guess of the covariance of the target (symmetric; the sampler regularizes
+    /// it), drawn from `rng` if it needs randomness.
     fn initial_covariance(&self, rng: &mut SeededRng) -> DMatrix<f64>;
     /// The returned coordinates of a state (of the same dimension), where the chains run
     /// in other coordinates than those returned. The identity by default.
     fn output(&self, x: &[f64], out: &mut [f64]) {
         out.copy_from_slice(x);
+    }
+}
+
+/// Adaptive random-walk Metropolis in several chains, extended until its convergence
+/// checks pass (see the [module docs](self)).
+///
+/// ```
+/// use nalgebra::DMatrix;
+/// use simfer_distributions::{SeededRng, rng_from_seed};
+/// use simfer_mcmc::{LogDensity, Metropolis, MetropolisSettings, MetropolisTarget};
+/// use rand::Rng;
+///
+/// struct Normal2;
+/// impl LogDensity for Normal2 {
+///     fn dim(&self) -> usize { 2 }
+///     fn log_density(&self, x: &[f64]) -> f64 { -0.5 * (x[0] * x[0] + x[1] * x[1]) }
+/// }
+/// impl MetropolisTarget for Normal2 {
+///     fn initial_point(&self, rng: &mut SeededRng) -> Vec<f64> {
+///         vec![rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5]
+///     }
+///     fn initial_covariance(&self, _: &mut SeededRng) -> DMatrix<f64> {
+///         DMatrix::identity(2, 2)
+///     }
+/// }
+/// let sampler = Metropolis::new(MetropolisSettings::default().with_min_ess(400))?;
+/// let names = ["a".to_string(), "b".to_string()];
+/// let (samples, diagnostics) =
+///     sampler.sample(&Normal2, "a normal", &names, 400, &mut rng_from_seed(1))?;
+/// assert_eq!(samples.shape(), (2, 400));
+/// assert!(diagnostics.max_rhat() <= 1.01 && diagnostics.min_ess() >= 400.0);
+/// # Ok::<(), simfer_mcmc::McmcError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metropolis {
+    settings: MetropolisSettings,
+}
+
+impl Metropolis {
+    /// The sampler with these settings.
+    ///
+    /// # Errors
+    /// Settings that fail [`MetropolisSettings::check`].
+    pub fn new(settings: MetropolisSettings) -> Result<Self, McmcError> {
+        settings.check()?;
+        Ok(Self { settings })
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &MetropolisSettings {
+        &self.settings
+    }
+
+    /// `n` samples of `target` (one per column, `dim × n`, in a random order) with the
+    /// diagnostics of the run. `what` names the distribution in errors, `names` its
+    /// coordinates. One `u64` drawn from `rng` seeds the chains; the samples are then
+    /// shuffled with `rng`.
+    ///
+    /// # Errors
+    /// [`McmcError::DimensionMismatch`] unless there is one name per coordinate,
+    /// [`McmcError::NoValidStart`] if a chain's starting point has no finite log density,
+    /// [`McmcError::Convergence`] when the checks do not pass within the budget.
+    pub fn sample<T: MetropolisTarget + ?Sized>(
+        &self,
+        target: &T,
+        what: &str,
+        names: &[String],
+        n: usize,
+        rng: &mut dyn RngCore,
+    ) -> Result<(DMatrix<f64>, McmcDiagnostics), McmcError> {
+        run(target, what, names, &self.settings, n, rng)
     }
 }
 
@@ -326,6 +310,8 @@ struct Chain {
     accepted: u64,
     proposed: u64,
     evaluations: u64,
+    /// Evaluations that returned NaN or +∞.
+    invalid: u64,
     /// Kept states, column after column.
     stored: Vec<f64>,
     count: usize,
@@ -337,7 +323,12 @@ struct Chain {
 
 impl Chain {
     /// One Metropolis step with proposal scale `scale`; returns the acceptance probability.
-    fn step<T: Target>(&mut self, target: &T, factor: &[f64], scale: f64) -> f64 {
+    fn step<T: MetropolisTarget + ?Sized>(
+        &mut self,
+        target: &T,
+        factor: &[f64],
+        scale: f64,
+    ) -> f64 {
         let d = self.x.len();
         for z in &mut self.z {
             *z = StandardNormal.sample(&mut self.rng);
@@ -347,10 +338,10 @@ impl Chain {
             let lz: f64 = row.iter().zip(&self.z).map(|(a, b)| a * b).sum();
             self.y[i] = self.x[i] + scale * lz;
         }
-        let logq = target.log_density(&self.y);
+        let logq = sanitize(target.log_density(&self.y), &mut self.invalid);
         self.evaluations += 1;
         let log_ratio = logq - self.logp;
-        // −∞ (outside the support) gives 0; NaN never happens for our targets, but rejects.
+        // −∞ (outside the support, or an invalid value) gives 0.
         let alpha = if log_ratio >= 0.0 {
             1.0
         } else if log_ratio.is_nan() {
@@ -370,7 +361,7 @@ impl Chain {
 
     /// A warm-up window of `len` steps, tuning the scale; returns the states of its second
     /// half (column after column) when `record`.
-    fn warmup_window<T: Target>(
+    fn warmup_window<T: MetropolisTarget + ?Sized>(
         &mut self,
         target: &T,
         factor: &[f64],
@@ -391,7 +382,7 @@ impl Chain {
 
     /// `iterations` sampling steps with a fixed kernel, keeping every `stride`-th state in
     /// a store of at most `cap` (even) states.
-    fn sample<T: Target>(
+    fn sample<T: MetropolisTarget + ?Sized>(
         &mut self,
         target: &T,
         factor: &[f64],
@@ -436,17 +427,29 @@ impl Chain {
 /// Runs the MCMC for `n` samples of `target` (see the module docs) and returns them, one
 /// per column, with the diagnostics. `what` names the distribution in errors, `names` its
 /// coordinates.
-pub(crate) fn run<T: Target>(
+fn run<T: MetropolisTarget + ?Sized>(
     target: &T,
     what: &str,
     names: &[String],
-    settings: &McmcSettings,
+    settings: &MetropolisSettings,
     n: usize,
     rng: &mut dyn RngCore,
-) -> Result<(DMatrix<f64>, McmcDiagnostics), BenchmarkError> {
+) -> Result<(DMatrix<f64>, McmcDiagnostics), McmcError> {
     settings.check()?;
+    let start = Instant::now();
     let d = target.dim();
-    debug_assert_eq!(names.len(), d);
+    if d == 0 {
+        return Err(McmcError::InvalidConfig(format!(
+            "MCMC for {what}: the target has dimension 0"
+        )));
+    }
+    if names.len() != d {
+        return Err(McmcError::DimensionMismatch {
+            what: "parameter names (one per coordinate of the target)",
+            expected: d,
+            found: names.len(),
+        });
+    }
     let k = settings.chains;
     let seed = rng.next_u64();
 
@@ -456,7 +459,12 @@ pub(crate) fn run<T: Target>(
         .map(|c| {
             let mut chain_rng = derive_rng(seed, c as u64);
             let x = target.initial_point(&mut chain_rng);
-            let logp = target.log_density(&x);
+            let mut invalid = 0;
+            let logp = if x.len() == d {
+                sanitize(target.log_density(&x), &mut invalid)
+            } else {
+                f64::NAN
+            };
             Chain {
                 rng: chain_rng,
                 logp,
@@ -464,6 +472,7 @@ pub(crate) fn run<T: Target>(
                 accepted: 0,
                 proposed: 0,
                 evaluations: 1,
+                invalid,
                 stored: Vec::new(),
                 count: 0,
                 stride: 1,
@@ -474,10 +483,20 @@ pub(crate) fn run<T: Target>(
             }
         })
         .collect();
+    if let Some(c) = chains.iter().position(|c| c.x.len() != d) {
+        return Err(McmcError::DimensionMismatch {
+            what: "length of a chain's initial point (the target's dimension)",
+            expected: d,
+            found: chains[c].x.len(),
+        });
+    }
     if let Some(c) = chains.iter().position(|c| !c.logp.is_finite()) {
-        return Err(BenchmarkError::InvalidArgument(format!(
-            "MCMC for {what}: chain {c} found no starting point with a finite log density"
-        )));
+        return Err(McmcError::NoValidStart {
+            chain: c,
+            candidates: 1,
+            source_of_candidates: "given by the target's initial_point",
+            hint: "",
+        });
     }
     let mut factor = proposal_factor(&target.initial_covariance(&mut derive_rng(seed, k as u64)));
 
@@ -515,20 +534,22 @@ pub(crate) fn run<T: Target>(
             .par_iter_mut()
             .for_each(|c| c.sample(target, &factor, scale, steps, cap));
         done = next;
-        let diagnostics = diagnose(&chains, names, settings, done, scale, required, {
+        let diagnostics = diagnose(&chains, names, settings, done, scale, required, start, {
             let acc: u64 = chains.iter().map(|c| c.accepted).sum::<u64>() - warmup_accepted;
             let prop: u64 = chains.iter().map(|c| c.proposed).sum::<u64>() - warmup_proposed;
             acc as f64 / prop.max(1) as f64
         });
         let enough_stored = chains[0].count >= n.div_ceil(k);
-        let failures = diagnostics.failures(settings.max_rhat).or_else(|| {
-            (!enough_stored).then(|| format!("only {} states kept per chain", chains[0].count))
-        });
+        let failures = diagnostics
+            .failures(settings.max_rhat, required)
+            .or_else(|| {
+                (!enough_stored).then(|| format!("only {} states kept per chain", chains[0].count))
+            });
         let Some(failed) = failures else {
             return Ok((select(&chains, n, rng), diagnostics));
         };
         if done >= budget {
-            return Err(BenchmarkError::McmcConvergence {
+            return Err(McmcError::Convergence {
                 what: what.to_string(),
                 failed,
                 iterations: done,
@@ -536,6 +557,10 @@ pub(crate) fn run<T: Target>(
                 max_rhat: diagnostics.max_rhat(),
                 min_ess: diagnostics.min_ess(),
                 required_ess: required,
+                advice: format!(
+                    "that was the budget of {done} iterations; raise \
+                     MetropolisSettings::max_iterations, or request fewer samples"
+                ),
             });
         }
         // Extrapolate the length the ESS needs (ESS grows linearly with the length), with
@@ -591,13 +616,15 @@ fn pooled_covariance(recorded: &[Vec<f64>], d: usize) -> DMatrix<f64> {
 }
 
 /// R̂ and ESS of every coordinate of the chains' stores.
+#[allow(clippy::too_many_arguments)]
 fn diagnose(
     chains: &[Chain],
     names: &[String],
-    settings: &McmcSettings,
+    settings: &MetropolisSettings,
     iterations: usize,
     scale: f64,
     required: f64,
+    start: Instant,
     acceptance_rate: f64,
 ) -> McmcDiagnostics {
     let d = names.len();
@@ -609,19 +636,23 @@ fn diagnose(
         })
         .collect();
     McmcDiagnostics {
+        sampler: SamplerKind::Metropolis,
         parameter_names: names.to_vec(),
         chains: chains.len(),
+        tuning: 0,
         warmup: settings.warmup,
         iterations,
-        stride: chains[0].stride,
-        stored: chains[0].count,
+        thin: chains[0].stride,
+        draws_per_chain: chains[0].count,
         acceptance_rate,
-        proposal_scale: scale,
+        proposal_scale: Some(scale),
         rhat: per_coordinate.iter().map(|r| r.0).collect(),
         ess_bulk: per_coordinate.iter().map(|r| r.1).collect(),
         ess_tail: per_coordinate.iter().map(|r| r.2).collect(),
-        required_ess: required,
+        required_ess: Some(required),
         evaluations: chains.iter().map(|c| c.evaluations).sum(),
+        invalid_evaluations: chains.iter().map(|c| c.invalid).sum(),
+        seconds: start.elapsed().as_secs_f64(),
     }
 }
 
@@ -648,357 +679,17 @@ fn select(chains: &[Chain], n: usize, rng: &mut dyn RngCore) -> DMatrix<f64> {
     }
     out
 }
-
-/// Each chain split into its first and second half (the middle state of an odd length is
-/// dropped), so that R̂ also sees drift within chains.
-pub(crate) fn split_halves(series: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let mut out = Vec::with_capacity(2 * series.len());
-    for s in series {
-        let half = s.len() / 2;
-        out.push(s[..half].to_vec());
-        out.push(s[s.len() - half..].to_vec());
-    }
-    out
-}
-
-/// `(R̂, bulk ESS, tail ESS)` of one coordinate from already split chains (Vehtari et al.
-/// 2021): R̂ is the larger of the split-R̂ of the rank-normalized values and of the
-/// rank-normalized distances to the median; bulk ESS that of the rank-normalized values;
-/// tail ESS the smaller of those of the indicators of the 5 % and 95 % quantiles.
-pub(crate) fn coordinate_diagnostics(series: &[Vec<f64>]) -> (f64, f64, f64) {
-    let lens: Vec<usize> = series.iter().map(Vec::len).collect();
-    let all: Vec<f64> = series.concat();
-    if all.len() < 8 {
-        return (f64::NAN, f64::NAN, f64::NAN);
-    }
-    let mut sorted = all.clone();
-    sorted.sort_unstable_by(f64::total_cmp);
-    let quantile = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
-    let median = quantile(0.5);
-    let (q05, q95) = (quantile(0.05), quantile(0.95));
-
-    let chunks = |v: Vec<f64>| -> Vec<Vec<f64>> {
-        let mut out = Vec::with_capacity(lens.len());
-        let mut start = 0;
-        for &l in &lens {
-            out.push(v[start..start + l].to_vec());
-            start += l;
-        }
-        out
-    };
-    let z = chunks(rank_normalize(&all));
-    let folded = chunks(rank_normalize(
-        &all.iter().map(|v| (v - median).abs()).collect::<Vec<_>>(),
-    ));
-    let (r_bulk, r_folded) = (split_rhat(&z), split_rhat(&folded));
-    let rhat = if r_bulk.is_nan() || r_folded.is_nan() {
-        f64::NAN
-    } else {
-        r_bulk.max(r_folded)
-    };
-    let bulk = ess(&z);
-    let low = chunks(all.iter().map(|&v| f64::from(u8::from(v <= q05))).collect());
-    let high = chunks(all.iter().map(|&v| f64::from(u8::from(v >= q95))).collect());
-    let (el, eh) = (ess(&low), ess(&high));
-    let tail = if el.is_nan() || eh.is_nan() {
-        f64::NAN
-    } else {
-        el.min(eh)
-    };
-    (rhat, bulk, tail)
-}
-
-/// Normal scores of the ranks: `Φ⁻¹((r − 3/8)/(N + 1/4))`, ties getting their average rank.
-pub(crate) fn rank_normalize(values: &[f64]) -> Vec<f64> {
-    let n = values.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_unstable_by(|&a, &b| values[a].total_cmp(&values[b]));
-    let mut out = vec![0.0; n];
-    let mut i = 0;
-    while i < n {
-        let mut j = i + 1;
-        while j < n && values[order[j]] == values[order[i]] {
-            j += 1;
-        }
-        // Ranks i+1..=j (1-based) share their average.
-        let rank = (i + 1 + j) as f64 / 2.0;
-        let z = normal_quantile((rank - 0.375) / (n as f64 + 0.25));
-        for &o in &order[i..j] {
-            out[o] = z;
-        }
-        i = j;
-    }
-    out
-}
-
-/// The split-R̂ of chains given as series of equal length (already split):
-/// `√(((L−1)/L·W + B/L) / W)` with `W` the mean within-chain variance and `B/L` the
-/// variance of the chain means. NaN when `W = 0`.
-pub(crate) fn split_rhat(series: &[Vec<f64>]) -> f64 {
-    let m = series.len();
-    let l = series.iter().map(Vec::len).min().unwrap_or(0);
-    if m < 2 || l < 2 {
-        return f64::NAN;
-    }
-    let lf = l as f64;
-    let means: Vec<f64> = series
-        .iter()
-        .map(|s| s[..l].iter().sum::<f64>() / lf)
-        .collect();
-    let w = series
-        .iter()
-        .zip(&means)
-        .map(|(s, mu)| s[..l].iter().map(|v| (v - mu).powi(2)).sum::<f64>() / (lf - 1.0))
-        .sum::<f64>()
-        / m as f64;
-    let grand = means.iter().sum::<f64>() / m as f64;
-    let b_over_l = means.iter().map(|mu| (mu - grand).powi(2)).sum::<f64>() / (m as f64 - 1.0);
-    if w.is_nan() || w <= 0.0 {
-        return f64::NAN;
-    }
-    (((lf - 1.0) / lf * w + b_over_l) / w).sqrt()
-}
-
-/// The multi-chain effective sample size of series of equal length (as Stan computes it):
-/// autocorrelations `ρ_t = 1 − (W − mean_k acov_k(t)) / var⁺`, summed in pairs by
-/// Geyer's initial positive sequence made monotone, `τ = −1 + 2 Σ_t (ρ_2t + ρ_2t+1)`,
-/// `ESS = M·L/τ`, capped at `M·L·log₁₀(M·L)`. NaN when there is no variance.
-pub(crate) fn ess(series: &[Vec<f64>]) -> f64 {
-    let m = series.len();
-    let l = series.iter().map(Vec::len).min().unwrap_or(0);
-    if m == 0 || l < 4 {
-        return f64::NAN;
-    }
-    let lf = l as f64;
-    let centred: Vec<Vec<f64>> = series
-        .iter()
-        .map(|s| {
-            let mu = s[..l].iter().sum::<f64>() / lf;
-            s[..l].iter().map(|v| v - mu).collect()
-        })
-        .collect();
-    let means: Vec<f64> = series
-        .iter()
-        .map(|s| s[..l].iter().sum::<f64>() / lf)
-        .collect();
-    // Mean over chains of the (biased, 1/L) autocovariance at lag t.
-    let acov = |t: usize| -> f64 {
-        centred
-            .iter()
-            .map(|c| {
-                c[..l - t]
-                    .iter()
-                    .zip(&c[t..])
-                    .map(|(a, b)| a * b)
-                    .sum::<f64>()
-                    / lf
-            })
-            .sum::<f64>()
-            / m as f64
-    };
-    let w = acov(0) * lf / (lf - 1.0);
-    let var_between = if m > 1 {
-        let grand = means.iter().sum::<f64>() / m as f64;
-        means.iter().map(|mu| (mu - grand).powi(2)).sum::<f64>() / (m as f64 - 1.0)
-    } else {
-        0.0
-    };
-    let var_plus = w * (lf - 1.0) / lf + var_between;
-    if var_plus.is_nan() || var_plus <= 0.0 {
-        return f64::NAN;
-    }
-    let rho = |t: usize| 1.0 - (w - acov(t)) / var_plus;
-    let mut sum_pairs = 0.0;
-    let mut previous = f64::INFINITY;
-    let mut t = 0;
-    while t + 1 < l {
-        let first = if t == 0 { 1.0 } else { rho(t) };
-        let pair = first + rho(t + 1);
-        if pair.is_nan() || pair <= 0.0 {
-            break;
-        }
-        let pair = pair.min(previous);
-        previous = pair;
-        sum_pairs += pair;
-        t += 2;
-    }
-    let tau = (2.0 * sum_pairs - 1.0).max(1e-12);
-    let total = m as f64 * lf;
-    (total / tau).min(total * total.log10())
-}
-
-/// The standard normal quantile function Φ⁻¹(p) for 0 < p < 1 (Acklam's rational
-/// approximation, relative error below 1.2e-9: plenty for rank normalization).
-pub(crate) fn normal_quantile(p: f64) -> f64 {
-    const A: [f64; 6] = [
-        -3.969_683_028_665_376e1,
-        2.209_460_984_245_205e2,
-        -2.759_285_104_469_687e2,
-        1.383_577_518_672_69e2,
-        -3.066_479_806_614_716e1,
-        2.506_628_277_459_239,
-    ];
-    const B: [f64; 5] = [
-        -5.447_609_879_822_406e1,
-        1.615_858_368_580_409e2,
-        -1.556_989_798_598_866e2,
-        6.680_131_188_771_972e1,
-        -1.328_068_155_288_572e1,
-    ];
-    const C: [f64; 6] = [
-        -7.784_894_002_430_293e-3,
-        -3.223_964_580_411_365e-1,
-        -2.400_758_277_161_838,
-        -2.549_732_539_343_734,
-        4.374_664_141_464_968,
-        2.938_163_982_698_783,
-    ];
-    const D: [f64; 4] = [
-        7.784_695_709_041_462e-3,
-        3.224_671_290_700_398e-1,
-        2.445_134_137_142_996,
-        3.754_408_661_907_416,
-    ];
-    const P_LOW: f64 = 0.02425;
-    let tail = |q: f64| {
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
-            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
-    };
-    if p < P_LOW {
-        tail((-2.0 * p.ln()).sqrt())
-    } else if p <= 1.0 - P_LOW {
-        let q = p - 0.5;
-        let r = q * q;
-        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
-            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
-    } else {
-        -tail((-2.0 * (1.0 - p).ln()).sqrt())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::special::erfc;
     use simfer_distributions::rng_from_seed;
-
-    /// Φ(x) from the crate's erfc.
-    fn normal_cdf(x: f64) -> f64 {
-        0.5 * erfc(-x / std::f64::consts::SQRT_2)
-    }
-
-    #[test]
-    fn normal_quantile_inverts_the_cdf() {
-        for &p in &[
-            1e-12, 1e-6, 0.001, 0.02, 0.02425, 0.1, 0.3, 0.5, 0.77, 0.98, 0.999_99,
-        ] {
-            // The error in x implied by Φ(x) − p, against Acklam's bound of 1.15e-9 relative.
-            let x = normal_quantile(p);
-            let density = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
-            let dx = (normal_cdf(x) - p) / density;
-            assert!(
-                dx.abs() <= 1.2e-9 * x.abs() + 1e-15,
-                "p = {p}: Φ⁻¹(p) = {x}, off by {dx}"
-            );
-        }
-        assert_eq!(normal_quantile(0.5), 0.0);
-    }
-
-    /// `m` AR(1) series `x_t = φ x_{t−1} + √(1−φ²) ε_t` (stationary N(0, 1)), shifted by
-    /// `shift[k]`.
-    fn ar1(m: usize, l: usize, phi: f64, shift: &[f64], seed: u64) -> Vec<Vec<f64>> {
-        let mut rng = rng_from_seed(seed);
-        (0..m)
-            .map(|k| {
-                let mut x: f64 = StandardNormal.sample(&mut rng);
-                (0..l)
-                    .map(|_| {
-                        let e: f64 = StandardNormal.sample(&mut rng);
-                        x = phi * x + (1.0 - phi * phi).sqrt() * e;
-                        x + shift[k]
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn ess_of_ar1_chains_matches_the_integrated_autocorrelation_time() {
-        // τ = (1 + φ)/(1 − φ) for AR(1); ESS = M·L/τ. The estimate has a relative standard
-        // error of a few percent at these lengths.
-        for &phi in &[0.0, 0.5, 0.9] {
-            let (m, l) = (8, 20_000);
-            let series = ar1(m, l, phi, &[0.0; 8], 3);
-            let expected = (m * l) as f64 * (1.0 - phi) / (1.0 + phi);
-            let found = ess(&series);
-            assert!(
-                (found / expected - 1.0).abs() < 0.1,
-                "φ = {phi}: ESS {found}, expected {expected}"
-            );
-            let (rhat, bulk, tail) = coordinate_diagnostics(&split_halves(&series));
-            assert!(rhat < 1.01, "φ = {phi}: R̂ {rhat}");
-            assert!(
-                (bulk / expected - 1.0).abs() < 0.1,
-                "φ = {phi}: bulk {bulk}"
-            );
-            // Indicators of a tail quantile decorrelate faster than the values themselves.
-            assert!(tail > 0.5 * expected, "φ = {phi}: tail {tail}");
-        }
-    }
-
-    #[test]
-    fn ess_is_capped_for_antithetic_chains() {
-        // φ < 0: τ < 1, ESS above the number of draws, capped at M·L·log₁₀(M·L).
-        let series = ar1(4, 5000, -0.5, &[0.0; 4], 9);
-        let found = ess(&series);
-        assert!(found > 20_000.0 && found <= 20_000.0 * 20_000f64.log10());
-    }
-
-    #[test]
-    fn split_rhat_detects_shifted_and_drifting_chains() {
-        let (m, l) = (4, 4000);
-        let same = ar1(m, l, 0.5, &[0.0; 4], 1);
-        assert!(split_rhat(&split_halves(&same)) < 1.01);
-        // One chain off by half a standard deviation.
-        let shifted = ar1(m, l, 0.5, &[0.0, 0.0, 0.0, 0.5], 1);
-        assert!(split_rhat(&split_halves(&shifted)) > 1.02);
-        // A drift within every chain is only seen after splitting.
-        let drifting: Vec<Vec<f64>> = same
-            .iter()
-            .map(|s| {
-                s.iter()
-                    .enumerate()
-                    .map(|(i, v)| v + 1.5 * i as f64 / l as f64)
-                    .collect()
-            })
-            .collect();
-        assert!(split_rhat(&drifting) < 1.01);
-        assert!(split_rhat(&split_halves(&drifting)) > 1.05);
-        // A different scale in one chain: only the folded R̂ sees it.
-        let mut scaled = same.clone();
-        for v in &mut scaled[3] {
-            *v *= 2.0;
-        }
-        let (r, _, _) = coordinate_diagnostics(&split_halves(&scaled));
-        assert!(r > 1.02, "R̂ {r}");
-        // Constant chains have no variance to compare.
-        assert!(split_rhat(&[vec![1.0; 10], vec![1.0; 10]]).is_nan());
-    }
-
-    #[test]
-    fn rank_normalization_averages_ties() {
-        let z = rank_normalize(&[3.0, 1.0, 2.0, 2.0]);
-        assert!(z[1] < z[2] && z[2] == z[3] && z[3] < z[0]);
-        assert!((z[2] - normal_quantile((2.5 - 0.375) / 4.25)).abs() < 1e-15);
-        assert!((z[0] + z[1]).abs() < 1e-12);
-    }
 
     /// A correlated Gaussian in 3-D, known in closed form.
     struct Gauss {
         prec: DMatrix<f64>,
     }
 
-    impl Target for Gauss {
+    impl LogDensity for Gauss {
         fn dim(&self) -> usize {
             3
         }
@@ -1006,6 +697,9 @@ mod tests {
             let v = nalgebra::DVector::from_column_slice(x);
             -0.5 * (v.transpose() * &self.prec * &v)[0]
         }
+    }
+
+    impl MetropolisTarget for Gauss {
         fn initial_point(&self, rng: &mut SeededRng) -> Vec<f64> {
             (0..3)
                 .map(|_| {
@@ -1034,7 +728,7 @@ mod tests {
             &target,
             "a test Gaussian",
             &names,
-            &McmcSettings::default(),
+            &MetropolisSettings::default(),
             n,
             &mut rng_from_seed(1),
         )
@@ -1064,13 +758,15 @@ mod tests {
     fn the_store_is_the_chain_at_a_regular_stride() {
         // A flat target: every proposal is accepted, so the state changes at every step.
         struct Counter;
-        impl Target for Counter {
+        impl LogDensity for Counter {
             fn dim(&self) -> usize {
                 1
             }
             fn log_density(&self, _: &[f64]) -> f64 {
                 0.0
             }
+        }
+        impl MetropolisTarget for Counter {
             fn initial_point(&self, _: &mut SeededRng) -> Vec<f64> {
                 vec![0.0]
             }
@@ -1086,6 +782,7 @@ mod tests {
             accepted: 0,
             proposed: 0,
             evaluations: 0,
+            invalid: 0,
             stored: Vec::new(),
             count: 0,
             stride: 1,
@@ -1117,7 +814,7 @@ mod tests {
         // cannot cross, so R̂ is far above 1 and the run must fail instead of returning
         // samples.
         struct TwoModes;
-        impl Target for TwoModes {
+        impl LogDensity for TwoModes {
             fn dim(&self) -> usize {
                 1
             }
@@ -1126,6 +823,8 @@ mod tests {
                 let b = -0.5 * (x[0] + 1000.0).powi(2);
                 a.max(b) + (-(a - b).abs()).exp().ln_1p()
             }
+        }
+        impl MetropolisTarget for TwoModes {
             fn initial_point(&self, rng: &mut SeededRng) -> Vec<f64> {
                 let side = if rng.random::<bool>() {
                     1000.0
@@ -1139,7 +838,7 @@ mod tests {
             }
         }
         let names = vec!["a".to_string()];
-        let settings = McmcSettings::default().with_max_iterations(20_000);
+        let settings = MetropolisSettings::default().with_max_iterations(20_000);
         let err = run(
             &TwoModes,
             "two modes",
@@ -1151,6 +850,6 @@ mod tests {
         .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("split-R̂ of a"), "{msg}");
-        assert!(matches!(err, BenchmarkError::McmcConvergence { max_rhat, .. } if max_rhat > 1.5));
+        assert!(matches!(err, McmcError::Convergence { max_rhat, .. } if max_rhat > 1.5));
     }
 }
