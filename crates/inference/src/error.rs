@@ -123,4 +123,8 @@ pub enum InferenceError {
     /// A file is not a posterior file of a version this build reads.
     #[error("{0}")]
     Format(String),
+    /// Something this method, estimator or model cannot do (e.g. save a researcher's
+    /// estimator that has no serialization, to checkpoint a run).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
 }

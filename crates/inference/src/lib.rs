@@ -15,6 +15,9 @@
 //!   given x with rejection to the prior's support under a budget, the normalized
 //!   log-density, save/load) and [`McmcPosterior`] (a potential sampled by slice sampling in
 //!   unconstrained space, with its convergence diagnostics).
+//! - Durable runs: [`Inference::run_logged`] keeps each round's proposal, every
+//!   simulation as it returns and each round's model in a [`RunLog`], and continues from
+//!   what the log holds, so a run killed at any moment ends as an uninterrupted one.
 //! - [`Potential`]s, [`map_search`] for any differentiable potential, and TSNPE's
 //!   [`TruncatedPrior`]. The random streams of a run are listed in [`streams`].
 //!
@@ -47,6 +50,7 @@
 //! # Ok(()) }
 //! ```
 
+mod durable;
 mod error;
 mod map;
 pub mod methods;
@@ -59,6 +63,7 @@ mod sequential;
 pub mod streams;
 mod truncated;
 
+pub use durable::{MemoryLog, RunLog, SavedProposal, SavedTraining};
 pub use error::InferenceError;
 pub use map::{MapEstimate, MapOptions, map_search};
 pub use methods::nle::{Nle, NleConfig, Snle};

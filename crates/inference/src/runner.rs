@@ -13,6 +13,7 @@ use simfer_mcmc::SliceSettings;
 use simfer_simulators::Simulator;
 use simfer_snpe::{NreVariant, TrainingConfig, TrainingHistory};
 
+use crate::durable::{RunLog, durable_round};
 use crate::methods::nle::NleConfig;
 use crate::methods::npe::{NpeProposal, SnpeConfig};
 use crate::methods::nre::NreConfig;
@@ -486,6 +487,32 @@ impl Inference {
     /// An unknown method or estimator, settings out of range, a simulator that does not fit
     /// the prior or the observation, and anything the rounds report.
     pub fn run(self, simulator: &dyn Simulator) -> Result<InferenceRun, InferenceError> {
+        self.run_inner(simulator, None)
+    }
+
+    /// [`run`](Self::run), keeping everything the run does in `log` as it happens and
+    /// continuing from what `log` already holds: each round's proposal, its simulations
+    /// and its training are restored from the log where saved, and made and saved
+    /// otherwise. A run killed at any moment and continued with the same settings and log
+    /// ends with the same posteriors, bit for bit, as an uninterrupted run.
+    ///
+    /// # Errors
+    /// Those of [`run`](Self::run); a log that cannot keep or give back what it holds; a
+    /// log whose contents do not fit the settings (e.g. another number of simulations per
+    /// round); [`InferenceError::Unsupported`] for an estimator that cannot be saved.
+    pub fn run_logged(
+        self,
+        simulator: &dyn Simulator,
+        log: &dyn RunLog,
+    ) -> Result<InferenceRun, InferenceError> {
+        self.run_inner(simulator, Some(log))
+    }
+
+    fn run_inner(
+        self,
+        simulator: &dyn Simulator,
+        log: Option<&dyn RunLog>,
+    ) -> Result<InferenceRun, InferenceError> {
         let kind = self.method_kind()?;
         let rounds = self
             .rounds
@@ -549,7 +576,7 @@ impl Inference {
                     progress: self.progress,
                 };
                 let seq = Snpe::new(Arc::clone(&self.prior), config, self.seed)?;
-                self.rounds_of(seq, simulator, rounds)?
+                self.rounds_of(seq, simulator, rounds, log)?
             }
             MethodKind::Nle | MethodKind::Snle => {
                 let config = NleConfig {
@@ -560,7 +587,7 @@ impl Inference {
                     progress: self.progress,
                 };
                 let seq = Snle::new(Arc::clone(&self.prior), config, self.seed)?;
-                self.rounds_of(seq, simulator, rounds)?
+                self.rounds_of(seq, simulator, rounds, log)?
             }
             MethodKind::Nre | MethodKind::Snre => {
                 let mut classifier = self.classifier.clone();
@@ -576,7 +603,7 @@ impl Inference {
                     progress: self.progress,
                 };
                 let seq = Snre::new(Arc::clone(&self.prior), config, self.seed)?;
-                self.rounds_of(seq, simulator, rounds)?
+                self.rounds_of(seq, simulator, rounds, log)?
             }
         };
         Ok(InferenceRun {
@@ -591,14 +618,31 @@ impl Inference {
         mut seq: Sequential<M>,
         simulator: &dyn Simulator,
         rounds: usize,
+        log: Option<&dyn RunLog>,
     ) -> Result<RoundsOutcome, InferenceError> {
         if let Some(x) = &self.x_o {
             seq.set_default_x(x)?;
         }
         let mut posteriors: Vec<Box<dyn Posterior>> = Vec::with_capacity(rounds);
         let mut reports = Vec::with_capacity(rounds);
-        for _ in 0..rounds {
-            let data = seq.simulate_round(simulator, self.simulations_per_round)?;
+        for r in 0..rounds {
+            let (data, seconds_train) = match log {
+                Some(log) => {
+                    let done = durable_round(
+                        &mut seq,
+                        simulator,
+                        self.simulations_per_round,
+                        r,
+                        log,
+                        self.progress,
+                    )?;
+                    (done.data, Some(done.seconds_train))
+                }
+                None => (
+                    seq.simulate_round(simulator, self.simulations_per_round)?,
+                    None,
+                ),
+            };
             let (round, proposal, simulations, invalid, seconds_simulate) = (
                 data.round,
                 data.proposal.clone(),
@@ -606,9 +650,19 @@ impl Inference {
                 data.invalid.clone(),
                 data.seconds_simulate,
             );
-            let start = Instant::now();
-            let history = seq.train()?.clone();
-            let seconds_train = start.elapsed().as_secs_f64();
+            let (history, seconds_train) = match seconds_train {
+                Some(seconds) => (
+                    seq.histories().last().cloned().ok_or_else(|| {
+                        InferenceError::OutOfOrder("no training after a durable round".into())
+                    })?,
+                    seconds,
+                ),
+                None => {
+                    let start = Instant::now();
+                    let history = seq.train()?.clone();
+                    (history, start.elapsed().as_secs_f64())
+                }
+            };
             posteriors.push(Box::new(seq.build_posterior()?));
             reports.push(RoundReport {
                 round,

@@ -252,6 +252,25 @@ pub trait Method: Send + Sync {
     /// The posterior of the model trained so far.
     fn posterior(&self, ctx: &PosteriorContext<'_>) -> Result<Self::Posterior, InferenceError>;
 
+    /// The trained model as self-describing bytes, to checkpoint a run (`None` before
+    /// training). The default: [`InferenceError::Unsupported`].
+    fn save_model(&self) -> Result<Option<Vec<u8>>, InferenceError> {
+        Err(InferenceError::Unsupported(format!(
+            "the method `{}` cannot save its model",
+            self.name()
+        )))
+    }
+
+    /// Restores a model saved by [`save_model`](Self::save_model): afterwards the method
+    /// is as it was when the model was saved. The default: [`InferenceError::Unsupported`].
+    fn load_model(&mut self, bytes: &[u8]) -> Result<(), InferenceError> {
+        let _ = bytes;
+        Err(InferenceError::Unsupported(format!(
+            "the method `{}` cannot load a model",
+            self.name()
+        )))
+    }
+
     /// `n` θ's for the next round from the trained posterior (at the default x) and where
     /// they came from. The default draws from the posterior itself.
     fn propose(
@@ -427,6 +446,50 @@ impl<M: Method> Sequential<M> {
         })
     }
 
+    /// The proposal that [`propose`](Self::propose) made before, restored from a saved run
+    /// instead of drawn again: the θ's and where they came from, as `propose` returned
+    /// them. The run advances exactly as `propose` would have advanced it (its random
+    /// streams included), so a resumed run ends as an uninterrupted one. The proposing
+    /// posterior is rebuilt from the model trained so far (cheap: no sampling).
+    ///
+    /// # Errors
+    /// θ's of the wrong dimension or not finite; a prior proposal after training, or a
+    /// posterior proposal before it ([`InferenceError::OutOfOrder`]).
+    pub fn restore_proposal(
+        &mut self,
+        theta: DMatrix<f64>,
+        source: ProposalSource,
+    ) -> Result<Proposed, InferenceError> {
+        if theta.nrows() != self.prior.dim() {
+            return Err(InferenceError::DimensionMismatch {
+                what: "rows of the saved θ's, to match the prior".into(),
+                expected: self.prior.dim(),
+                found: theta.nrows(),
+            });
+        }
+        let trained = self.trained_on_round.is_some() && self.method.is_trained();
+        if trained == source.is_prior() {
+            return Err(InferenceError::OutOfOrder(format!(
+                "the saved proposal is the {source}, but the run {} trained yet",
+                if trained { "has" } else { "has not" }
+            )));
+        }
+        let proposer: Option<Box<dyn Posterior>> = if trained {
+            Some(Box::new(self.build_posterior()?))
+        } else {
+            None
+        };
+        self.proposals_drawn += 1;
+        let round = self.next_round(&source);
+        Ok(Proposed {
+            owner: self.owner,
+            round,
+            source,
+            proposer,
+            theta,
+        })
+    }
+
     /// Appends the simulations `x` (`x_dim × n`) of θ's drawn by [`propose`](Self::propose).
     /// Invalid simulations are handled by the [`InvalidPolicy`].
     pub fn append_proposed(
@@ -435,6 +498,17 @@ impl<M: Method> Sequential<M> {
         x: DMatrix<f64>,
     ) -> Result<&RoundData, InferenceError> {
         self.append_inner(proposed, x, 0.0)
+    }
+
+    /// [`append_proposed`](Self::append_proposed), recording the seconds spent proposing
+    /// and simulating.
+    pub(crate) fn append_proposed_timed(
+        &mut self,
+        proposed: Proposed,
+        x: DMatrix<f64>,
+        seconds_simulate: f64,
+    ) -> Result<&RoundData, InferenceError> {
+        self.append_inner(proposed, x, seconds_simulate)
     }
 
     /// Appends simulations of θ's that the caller drew **from the prior** itself
@@ -594,6 +668,45 @@ impl<M: Method> Sequential<M> {
             progress: self.settings.progress,
         };
         let history = self.method.train(&mut ctx)?;
+        self.trained_on_round = Some(round);
+        self.histories.push(history);
+        Ok(self.histories.last().expect("just pushed"))
+    }
+
+    /// The model trained so far as self-describing bytes (`None` before training), to
+    /// checkpoint the run.
+    ///
+    /// # Errors
+    /// [`InferenceError::Unsupported`] for a method or estimator that cannot be saved.
+    pub fn save_model(&self) -> Result<Option<Vec<u8>>, InferenceError> {
+        self.method.save_model()
+    }
+
+    /// A [`train`](Self::train) call made before, restored from a saved run instead of
+    /// trained again: the model [`save_model`](Self::save_model) returned after it and its
+    /// history. The run advances exactly as `train` would have advanced it.
+    ///
+    /// # Errors
+    /// No data yet, a history of another round than the latest, or a model the method
+    /// cannot load.
+    pub fn restore_training(
+        &mut self,
+        model: &[u8],
+        history: TrainingHistory,
+    ) -> Result<&TrainingHistory, InferenceError> {
+        let round = self.rounds.iter().map(|r| r.round).max().ok_or_else(|| {
+            InferenceError::OutOfOrder(
+                "no simulations yet: a training can only be restored after its round".into(),
+            )
+        })?;
+        if history.round != round {
+            return Err(InferenceError::OutOfOrder(format!(
+                "the saved training is of round {}, but the latest round is {round}",
+                history.round
+            )));
+        }
+        self.method.load_model(model)?;
+        self.train_calls += 1;
         self.trained_on_round = Some(round);
         self.histories.push(history);
         Ok(self.histories.last().expect("just pushed"))

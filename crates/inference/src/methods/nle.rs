@@ -123,6 +123,18 @@ impl<B: EstimatorBuilder> Method for Nle<B> {
         self.estimator.is_some()
     }
 
+    fn save_model(&self) -> Result<Option<Vec<u8>>, InferenceError> {
+        self.estimator
+            .as_ref()
+            .map(|e| self.config.estimator.save(e))
+            .transpose()
+    }
+
+    fn load_model(&mut self, bytes: &[u8]) -> Result<(), InferenceError> {
+        self.estimator = Some(self.config.estimator.load(bytes)?);
+        Ok(())
+    }
+
     fn posterior(&self, ctx: &PosteriorContext<'_>) -> Result<Self::Posterior, InferenceError> {
         let estimator = self.estimator.clone().ok_or_else(|| {
             InferenceError::OutOfOrder("no trained estimator: call `train` first".into())

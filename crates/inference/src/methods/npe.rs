@@ -10,7 +10,9 @@ use nalgebra::DMatrix;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use simfer_distributions::{Prior, SeededRng};
-use simfer_flows::{ConditionalDensityEstimator, Estimator, EstimatorConfig, Maf, MafConfig, Mdn};
+use simfer_flows::{
+    ConditionalDensityEstimator, Estimator, EstimatorConfig, EstimatorKind, Maf, MafConfig, Mdn,
+};
 use simfer_snpe::{
     AtomicLoss, DataSplit, EpochReport, MaximumLikelihood, NonAtomicLoss, Trainer, TrainingConfig,
     TrainingHistory,
@@ -38,6 +40,34 @@ pub trait EstimatorBuilder: Send + Sync {
         condition: &DMatrix<f64>,
         seed: u64,
     ) -> Result<Self::Estimator, InferenceError>;
+
+    /// The estimator as self-describing bytes (to checkpoint a run). The default:
+    /// [`InferenceError::Unsupported`].
+    fn save(&self, estimator: &Self::Estimator) -> Result<Vec<u8>, InferenceError> {
+        let _ = estimator;
+        Err(InferenceError::Unsupported(
+            "this estimator builder cannot save its estimators".into(),
+        ))
+    }
+
+    /// An estimator saved by [`save`](Self::save). The default:
+    /// [`InferenceError::Unsupported`].
+    fn load(&self, bytes: &[u8]) -> Result<Self::Estimator, InferenceError> {
+        let _ = bytes;
+        Err(InferenceError::Unsupported(
+            "this estimator builder cannot load estimators".into(),
+        ))
+    }
+}
+
+/// Checks that a loaded estimator is of the kind a configuration builds.
+fn check_kind(expected: EstimatorKind, found: EstimatorKind) -> Result<(), InferenceError> {
+    if expected != found {
+        return Err(InferenceError::Format(format!(
+            "the saved estimator is a `{found}`, but the configuration builds a `{expected}`"
+        )));
+    }
+    Ok(())
 }
 
 impl EstimatorBuilder for EstimatorConfig {
@@ -50,6 +80,16 @@ impl EstimatorBuilder for EstimatorConfig {
     ) -> Result<Estimator, InferenceError> {
         Ok(EstimatorConfig::build(self, input, condition, seed)?)
     }
+
+    fn save(&self, estimator: &Estimator) -> Result<Vec<u8>, InferenceError> {
+        Ok(estimator.to_bytes()?)
+    }
+
+    fn load(&self, bytes: &[u8]) -> Result<Estimator, InferenceError> {
+        let estimator = Estimator::from_bytes(bytes)?;
+        check_kind(self.kind(), estimator.estimator_kind())?;
+        Ok(estimator)
+    }
 }
 
 impl EstimatorBuilder for MafConfig {
@@ -61,6 +101,14 @@ impl EstimatorBuilder for MafConfig {
         seed: u64,
     ) -> Result<Maf, InferenceError> {
         Ok(Maf::new(self, input, condition, seed)?)
+    }
+
+    fn save(&self, estimator: &Maf) -> Result<Vec<u8>, InferenceError> {
+        Ok(simfer_flows::io::to_bytes(estimator)?)
+    }
+
+    fn load(&self, bytes: &[u8]) -> Result<Maf, InferenceError> {
+        Ok(simfer_flows::io::from_bytes(bytes)?)
     }
 }
 
@@ -321,6 +369,18 @@ impl<B: EstimatorBuilder> Method for Npe<B> {
 
     fn is_trained(&self) -> bool {
         self.estimator.is_some()
+    }
+
+    fn save_model(&self) -> Result<Option<Vec<u8>>, InferenceError> {
+        self.estimator
+            .as_ref()
+            .map(|e| self.config.estimator.save(e))
+            .transpose()
+    }
+
+    fn load_model(&mut self, bytes: &[u8]) -> Result<(), InferenceError> {
+        self.estimator = Some(self.config.estimator.load(bytes)?);
+        Ok(())
     }
 
     fn posterior(

@@ -116,6 +116,19 @@ impl Method for Nre {
         self.classifier.is_some()
     }
 
+    fn save_model(&self) -> Result<Option<Vec<u8>>, InferenceError> {
+        Ok(self
+            .classifier
+            .as_ref()
+            .map(RatioClassifier::to_bytes)
+            .transpose()?)
+    }
+
+    fn load_model(&mut self, bytes: &[u8]) -> Result<(), InferenceError> {
+        self.classifier = Some(RatioClassifier::from_bytes(bytes)?);
+        Ok(())
+    }
+
     fn posterior(&self, ctx: &PosteriorContext<'_>) -> Result<Self::Posterior, InferenceError> {
         let classifier = self.classifier.clone().ok_or_else(|| {
             InferenceError::OutOfOrder("no trained classifier: call `train` first".into())

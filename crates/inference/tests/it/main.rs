@@ -1,5 +1,6 @@
 //! Integration tests of simfer-inference (one binary).
 
+mod durable;
 mod errors;
 mod mcmc;
 mod methods;
