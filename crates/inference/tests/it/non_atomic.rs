@@ -280,3 +280,25 @@ fn two_rounds_through_the_orchestrator_recover_the_closed_form_posterior() {
         }
     }
 }
+
+/// The one-call builder with the estimator by name: SNPE-C with `mdn` trains its second
+/// round with the non-atomic loss.
+#[test]
+fn the_builder_with_mdn_by_name_uses_the_non_atomic_loss() {
+    let run = simfer_inference::Inference::new(gaussian())
+        .method("snpe")
+        .estimator("mdn")
+        .rounds(2)
+        .simulations_per_round(400)
+        .observation(&[0.3, 0.6])
+        .seed(4)
+        .run(&sim(0.5))
+        .unwrap();
+    let losses: Vec<&str> = run.rounds.iter().map(|r| r.history.loss.as_str()).collect();
+    assert_eq!(losses, ["maximum likelihood", NON_ATOMIC]);
+    let samples = run
+        .posterior()
+        .sample(100, None, &mut rng_from_seed(1))
+        .unwrap();
+    assert_eq!(samples.shape(), (2, 100));
+}
