@@ -74,6 +74,27 @@ def time_steps(d, c, batch, threads, reps, warmup):
     return statistics.median(wall), statistics.median(cpu), n_params
 
 
+class _NoTracker:
+    """A tracker that records nothing (sbi's default writes TensorBoard logs to ./sbi-logs)."""
+
+    log_dir = None
+
+    def log_metric(self, name, value, step=None):
+        pass
+
+    def log_metrics(self, metrics, step=None):
+        pass
+
+    def log_params(self, params):
+        pass
+
+    def add_figure(self, name, figure, step=None):
+        pass
+
+    def flush(self):
+        pass
+
+
 def time_non_atomic(d, c, batch, threads, reps, warmup):
     """One training step with NPE-C's non-atomic loss (`_log_prob_proposal_posterior_mog`)
     of an MDN against an MDN proposal at its default x, Gaussian prior N(0, I)."""
@@ -90,7 +111,9 @@ def time_non_atomic(d, c, batch, threads, reps, warmup):
     x = theta[:, torch.arange(c) % d] + 0.1 * (torch.rand(batch, c) * 2 - 1)
     net = build_mdn(batch_x=theta, batch_y=x)
     proposal = DirectPosterior(copy.deepcopy(net), prior).set_default_x(torch.zeros(1, c))
-    trainer = NPE_C(prior=prior, density_estimator="mdn", show_progress_bars=False)
+    trainer = NPE_C(
+        prior=prior, density_estimator="mdn", show_progress_bars=False, tracker=_NoTracker()
+    )
     trainer._neural_net = net
     trainer._set_state_for_mog_proposal()
     opt = torch.optim.Adam(net.parameters(), lr=5e-4)
