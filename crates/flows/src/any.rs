@@ -15,6 +15,7 @@ use simfer_nn::{Gradients, Parameterized, Precision, Workspace};
 use crate::estimator::ConditionalDensityEstimator;
 use crate::nsf::{Nsf, NsfConfig};
 use crate::{FlowError, Maf, MafConfig};
+use crate::{Mdn, MdnConfig};
 
 /// The settings of one kind of estimator: what [`EstimatorConfig`] holds for it.
 pub trait EstimatorSettings: Clone + fmt::Debug + PartialEq + Default + Send + Sync {
@@ -222,6 +223,7 @@ macro_rules! kinds {
 kinds! {
     $
     Maf(Maf, MafConfig, "maf", "The masked autoregressive flow ([`Maf`], the reference's default)."),
+    Mdn(Mdn, MdnConfig, "mdn", "The mixture density network ([`Mdn`], full-covariance Gaussian components)."),
     Nsf(Nsf, NsfConfig, "nsf", "The neural spline flow ([`Nsf`]: rational-quadratic spline couplings)."),
 }
 

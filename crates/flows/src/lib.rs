@@ -10,9 +10,11 @@
 //!   the parameters and, when asked, the input and the condition ([`Gradients`]),
 //!   sampling;
 //! * the estimators: [`Maf`] (the masked autoregressive flow as the reference library
-//!   builds it; [`MafConfig`]'s defaults are the reference's) and [`Nsf`] (the neural
+//!   builds it; [`MafConfig`]'s defaults are the reference's), [`Nsf`] (the neural
 //!   spline flow: rational-quadratic spline couplings; [`NsfConfig`]'s defaults are the
-//!   reference's);
+//!   reference's) and [`Mdn`] (the reference's mixture density network, [`MdnConfig`]; its
+//!   [`Mixture`] at a condition and the backward pass of its raw outputs serve losses
+//!   written on the mixture);
 //! * run-time choice: [`EstimatorKind`] (a name such as `"maf"`), [`EstimatorConfig`] (a
 //!   kind with its settings) and [`Estimator`] (any built estimator), which save and load
 //!   in the self-describing format of [`io`] (kind, format version, architecture);
@@ -69,6 +71,7 @@ pub mod estimator;
 #[cfg(feature = "serde")]
 pub mod io;
 pub mod maf;
+pub mod mdn;
 pub mod nsf;
 mod passes;
 pub mod standardize;
@@ -80,6 +83,7 @@ pub use classifier::{ClassifierConfig, RatioClassifier};
 pub use error::FlowError;
 pub use estimator::{ConditionalDensityEstimator, Gradients, Parameterized, Workspace};
 pub use maf::{Maf, MafConfig};
+pub use mdn::{Mdn, MdnConfig, Mixture};
 pub use nsf::{Nsf, NsfConfig};
 /// The numerical building blocks the estimators are made of.
 pub use simfer_nn as nn;

@@ -5,6 +5,7 @@ mod conformance;
 mod density;
 mod gradients;
 mod io;
+mod mdn;
 mod nsf;
 mod precision;
 mod training;

@@ -6,7 +6,8 @@
 //! - [`Loss`]: the interface a loss implements over minibatches; [`MaximumLikelihood`]
 //!   for round 0 (and of x given θ, for NLE) and [`AtomicLoss`] (APT) for later rounds,
 //!   with the combined-loss option; [`NreLoss`] for the ratio classifier of NRE (NRE-A,
-//!   NRE-B, NRE-C, BNRE);
+//!   NRE-B, NRE-C, BNRE); [`NonAtomicLoss`], APT's closed-form proposal correction for
+//!   mixture density networks;
 //! - [`TrainingData`] and [`DataSplit`]: pooled data with the true prior's log-densities,
 //!   and the random 90/10 split drawn anew for each training call;
 //! - [`Trainer`]: minibatches of 200 reshuffled every epoch (last partial batch dropped),
@@ -41,12 +42,14 @@
 mod data;
 mod error;
 mod loss;
+mod non_atomic;
 mod nre;
 mod trainer;
 
 pub use data::{DataSplit, TrainingData};
 pub use error::SnpeError;
 pub use loss::{AtomicLoss, Batch, Loss, MaximumLikelihood};
+pub use non_atomic::{NonAtomicLoss, PriorTerm};
 pub use nre::{NreLoss, NreVariant};
 pub use trainer::{
     EarlyStopping, EpochReport, Progress, StopReason, Trainer, TrainingConfig, TrainingHistory,

@@ -1,5 +1,6 @@
 //! Neural posterior estimation: NPE (one round), SNPE-C / APT (Greenberg et al. 2019;
-//! later rounds with the atomic loss) and TSNPE (Deistler et al. 2022; truncated
+//! later rounds with the atomic loss, or its non-atomic form for mixture density
+//! networks) and TSNPE (Deistler et al. 2022; truncated
 //! proposals and maximum likelihood on all rounds), as the reference's
 //! `sbi.inference.trainers.npe.npe_c` and its TSNPE recipe.
 
@@ -10,10 +11,11 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use simfer_distributions::{Prior, SeededRng};
 use simfer_flows::{
-    ConditionalDensityEstimator, Estimator, EstimatorConfig, EstimatorKind, Maf, MafConfig,
+    ConditionalDensityEstimator, Estimator, EstimatorConfig, EstimatorKind, Maf, MafConfig, Mdn,
 };
 use simfer_snpe::{
-    AtomicLoss, DataSplit, EpochReport, MaximumLikelihood, Trainer, TrainingConfig, TrainingHistory,
+    AtomicLoss, DataSplit, EpochReport, MaximumLikelihood, NonAtomicLoss, Trainer, TrainingConfig,
+    TrainingHistory,
 };
 
 use crate::progress::TrainingProgress;
@@ -234,6 +236,43 @@ impl<B: EstimatorBuilder> Npe<B> {
             NpeProposal::Posterior => None,
         }
     }
+
+    /// The non-atomic loss for training on the latest round, if it applies (see
+    /// [`Method::train`] for [`Npe`]): the round was proposed by a posterior whose
+    /// estimator is an MDN, the current estimator is one, and the prior is supported.
+    fn non_atomic_loss(
+        &self,
+        ctx: &TrainContext<'_>,
+    ) -> Result<Option<NonAtomicLoss>, InferenceError> {
+        let is_mdn = |e: &B::Estimator| e.as_any().downcast_ref::<Mdn>().is_some();
+        if ctx.round == 0
+            || self.truncated().is_some()
+            || !NonAtomicLoss::supports_prior(ctx.prior.as_ref())
+            || !self.estimator.as_ref().is_some_and(is_mdn)
+        {
+            return Ok(None);
+        }
+        let proposal = ctx
+            .rounds
+            .iter()
+            .rfind(|r| r.round == ctx.round)
+            .and_then(|r| r.proposer.as_ref())
+            .and_then(|p| p.as_any().downcast_ref::<DirectPosterior<B::Estimator>>());
+        let Some(posterior) = proposal else {
+            return Ok(None);
+        };
+        let (Some(mdn), Some(x_o)) = (
+            posterior.estimator().as_any().downcast_ref::<Mdn>(),
+            posterior.default_x(),
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(NonAtomicLoss::from_proposal(
+            mdn,
+            x_o,
+            ctx.prior.as_ref(),
+        )?))
+    }
 }
 
 impl<B: EstimatorBuilder> Method for Npe<B> {
@@ -253,10 +292,24 @@ impl<B: EstimatorBuilder> Method for Npe<B> {
     /// once a round came from a posterior. The network is built at the first call
     /// (standardization from that call's training split) and then continues training,
     /// unless `retrain_from_scratch`.
+    ///
+    /// As the reference, SNPE-C trains a later round with the **non-atomic** loss
+    /// ([`NonAtomicLoss`], "non-atomic (APT, MDN)" in the history) instead, on the latest
+    /// round's data only, when the estimator is a mixture density network ([`Mdn`]), the
+    /// posterior that proposed the round had one too, and the prior is Gaussian or
+    /// box-uniform (or an independent product of box-uniforms). Whether the estimator is
+    /// an MDN is judged by the current one, before `retrain_from_scratch` rebuilds it;
+    /// should the rebuilt one not be an MDN, the atomic loss is used on the latest round's
+    /// data.
     fn train(&mut self, ctx: &mut TrainContext<'_>) -> Result<TrainingHistory, InferenceError> {
         let round = ctx.round;
         let tsnpe = self.truncated().is_some();
-        let start_round = usize::from(self.config.discard_prior_samples && round > 0 && !tsnpe);
+        let mut non_atomic = self.non_atomic_loss(ctx)?;
+        let start_round = if non_atomic.is_some() {
+            round
+        } else {
+            usize::from(self.config.discard_prior_samples && round > 0 && !tsnpe)
+        };
         let data = ctx.pooled(start_round)?;
         let split = DataSplit::random(
             data.len(),
@@ -277,10 +330,21 @@ impl<B: EstimatorBuilder> Method for Npe<B> {
         let mut progress = TrainingProgress::new(ctx.progress, round);
         let mut observer = |r: &EpochReport| progress.epoch(r);
         let rng: &mut SeededRng = ctx.rng;
+        let is_mdn = estimator.as_any().downcast_ref::<Mdn>().is_some();
         let history = if round == 0 || tsnpe {
             self.trainer.train(
                 estimator,
                 &mut MaximumLikelihood::new(),
+                &data,
+                &split,
+                round,
+                rng,
+                Some(&mut observer),
+            )
+        } else if let (Some(loss), true) = (non_atomic.as_mut(), is_mdn) {
+            self.trainer.train(
+                estimator,
+                loss,
                 &data,
                 &split,
                 round,

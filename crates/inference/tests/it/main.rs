@@ -4,6 +4,7 @@ mod durable;
 mod errors;
 mod mcmc;
 mod methods;
+mod non_atomic;
 mod posterior;
 mod tutorial;
 

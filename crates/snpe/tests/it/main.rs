@@ -2,5 +2,6 @@
 
 mod losses;
 mod mock;
+mod non_atomic;
 mod nre;
 mod training;

@@ -1,0 +1,305 @@
+//! Criterion benchmarks of the mixture density network's training step.
+//!
+//! `cargo bench -p simfer-flows --bench mdn` runs everything. `train_step` is one
+//! maximum-likelihood step as the trainer takes it: forward (log q), backward with
+//! weights −1/n (the gradient of the loss −mean log q), global-norm clipping at 5 and an
+//! Adam step, for the default MDN (2 hidden layers of 50, 10 components) at D = C = 2 and
+//! D = C = 10, batches of 200 and 2000 columns, both precisions of the training passes,
+//! on 1 and 2 rayon threads. `benches/reference/mdn_step.py` times the same step of the
+//! reference library's MDN.
+//!
+//! The steps cycle through a pool of batches (20,000 samples), as the epochs of training
+//! do: repeating one batch thousands of times lets the mixture collapse onto its points,
+//! with extreme precisions that no real training run sees.
+//!
+//! `mdn_train_step_cpu` is the single-thread step in **CPU time** of the process (Linux
+//! `CLOCK_PROCESS_CPUTIME_ID`) rather than wall time: on a machine shared with other work
+//! it shows what the step costs when it has a core to itself.
+//!
+//! `raw_outputs_step` is what the non-atomic loss adds around its own arithmetic: the raw
+//! outputs of a batch, then the backward pass of a gradient with respect to them (which
+//! runs the network forward again).
+
+use std::hint::black_box;
+
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use nalgebra::DMatrix;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use simfer_flows::{
+    Adam, ConditionalDensityEstimator, Gradients, Mdn, MdnConfig, Parameterized, Precision,
+    Workspace, clip_grad_norm,
+};
+
+/// CPU time of all threads of this process, in nanoseconds (0 where unavailable).
+#[cfg(target_os = "linux")]
+fn process_cpu_ns() -> u64 {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec (64-bit Linux layout).
+    if unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) } != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_cpu_ns() -> u64 {
+    0
+}
+
+/// Criterion measurement: process CPU time.
+struct CpuTime;
+
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (f, unit) = if typical < 1e3 {
+            (1.0, "ns cpu")
+        } else if typical < 1e6 {
+            (1e-3, "µs cpu")
+        } else {
+            (1e-6, "ms cpu")
+        };
+        values.iter_mut().for_each(|v| *v *= f);
+        unit
+    }
+    fn scale_throughputs(&self, _: f64, _: &Throughput, _: &mut [f64]) -> &'static str {
+        "(no throughput)"
+    }
+    fn scale_for_machines(&self, _: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        process_cpu_ns()
+    }
+    fn end(&self, i: u64) -> u64 {
+        process_cpu_ns().saturating_sub(i)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool")
+}
+
+/// x ~ U(−1, 1)^C, θ_i = x_(i mod C) + 0.3·U(−1, 1) (as the MAF's benchmark).
+fn data(d: usize, c: usize, n: usize, seed: u64) -> (DMatrix<f64>, DMatrix<f64>) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let x = DMatrix::from_fn(c, n, |_, _| rng.random_range(-1.0..1.0));
+    let theta = DMatrix::from_fn(d, n, |i, j| {
+        x[(i % c, j)] + 0.3 * rng.random_range(-1.0..1.0)
+    });
+    (theta, x)
+}
+
+/// Multiply-adds ×2 of the network's products in one forward and backward pass (with
+/// parameter gradients), per column.
+fn step_flops_per_column(d: usize, c: usize, cfg: &MdnConfig) -> f64 {
+    let h = cfg.hidden_features as f64;
+    let k = cfg.num_components as f64;
+    let r = k * (1.0 + 2.0 * d as f64 + (d * (d - 1) / 2) as f64);
+    let l = cfg.num_hidden_layers as f64;
+    let fwd = c as f64 * h + (l - 1.0) * h * h + h * r;
+    let bwd_input = (l - 1.0) * h * h + h * r;
+    2.0 * (2.0 * fwd + bwd_input)
+}
+
+/// One training step's state: an MDN, its workspace, Adam and the buffers.
+struct Step {
+    mdn: Mdn,
+    ws: Workspace,
+    adam: Adam,
+    grad: Vec<f64>,
+    lp: Vec<f64>,
+    w: Vec<f64>,
+}
+
+impl Step {
+    fn new(theta: &DMatrix<f64>, x: &DMatrix<f64>, precision: Precision) -> Step {
+        let cfg = MdnConfig {
+            precision,
+            ..MdnConfig::default()
+        };
+        let mdn = Mdn::new(&cfg, theta, x, 3).expect("mdn");
+        let batch = theta.ncols();
+        Step {
+            ws: mdn.workspace(),
+            adam: Adam::new(mdn.num_params(), 5e-4),
+            grad: vec![0.0; mdn.num_params()],
+            lp: vec![0.0; batch],
+            // Loss = −mean log q: weights −1/n, then minimize.
+            w: vec![-1.0 / batch as f64; batch],
+            mdn,
+        }
+    }
+
+    /// Forward, backward, clipping and an Adam update (what the trainer does per batch).
+    fn run(&mut self, theta: &DMatrix<f64>, x: &DMatrix<f64>) {
+        self.mdn
+            .forward(&mut self.ws, theta.as_view(), x.as_view(), &mut self.lp)
+            .expect("forward");
+        self.grad.fill(0.0);
+        self.mdn
+            .backward(&mut self.ws, &self.w, Gradients::params(&mut self.grad))
+            .expect("backward");
+        // The weights −1/n make `grad` the gradient of the loss, which Adam minimizes.
+        clip_grad_norm(&mut self.grad, 5.0);
+        self.adam.step(self.mdn.params_mut(), &self.grad);
+        black_box(&self.lp);
+    }
+}
+
+const PRECISIONS: [(Precision, &str); 2] = [(Precision::F64, "f64"), (Precision::F32, "f32")];
+
+/// Samples in the pool of batches the steps cycle through.
+const POOL: usize = 20_000;
+
+/// The pool of batches of `batch` columns (θ, x) of `data(d, c, POOL, 1)`.
+fn batches(d: usize, c: usize, batch: usize) -> Vec<(DMatrix<f64>, DMatrix<f64>)> {
+    let (theta, x) = data(d, c, POOL, 1);
+    (0..POOL / batch)
+        .map(|b| {
+            (
+                theta.columns(b * batch, batch).into_owned(),
+                x.columns(b * batch, batch).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Runs `step` on the next batch of the pool.
+fn cycle(step: &mut Step, pool: &[(DMatrix<f64>, DMatrix<f64>)], next: &mut usize) {
+    let (theta, x) = &pool[*next];
+    step.run(theta, x);
+    *next = (*next + 1) % pool.len();
+}
+
+/// The maximum-likelihood training step of the default MDN for D = C = 2 and 10, batches
+/// of 200 and 2000 columns, both precisions, 1 and 2 threads (wall time).
+fn bench_train_step(cr: &mut Criterion) {
+    let cfg = MdnConfig::default();
+    let mut g = cr.benchmark_group("mdn_train_step");
+    for &(d, c) in &[(2usize, 2usize), (10, 10)] {
+        for &batch in &[200usize, 2000] {
+            let data = batches(d, c, batch);
+            eprintln!(
+                "mdn_train_step D={d} C={c} batch={batch}: {:.2} MFLOP in the network's products",
+                step_flops_per_column(d, c, &cfg) * batch as f64 / 1e6
+            );
+            for (precision, pname) in PRECISIONS {
+                for threads in [1usize, 2] {
+                    let tp = pool(threads);
+                    let mut step = Step::new(&data[0].0, &data[0].1, precision);
+                    let mut next = 0;
+                    let id = BenchmarkId::new(
+                        format!("D{d}_C{c}_b{batch}_{pname}"),
+                        format!("{threads}thr"),
+                    );
+                    g.bench_function(id, |bch| {
+                        tp.install(|| bch.iter(|| cycle(&mut step, &data, &mut next)))
+                    });
+                }
+            }
+        }
+    }
+    g.finish();
+}
+
+/// The single-thread training step in CPU time, both precisions.
+fn bench_train_step_cpu(cr: &mut Criterion<CpuTime>) {
+    let mut g = cr.benchmark_group("mdn_train_step_cpu");
+    for &(d, c) in &[(2usize, 2usize), (10, 10)] {
+        for &batch in &[200usize, 2000] {
+            let data = batches(d, c, batch);
+            let tp = pool(1);
+            for (precision, pname) in PRECISIONS {
+                let mut step = Step::new(&data[0].0, &data[0].1, precision);
+                let mut next = 0;
+                let id = BenchmarkId::new(format!("D{d}_C{c}_b{batch}_{pname}"), "1thr");
+                g.bench_function(id, |bch| {
+                    tp.install(|| bch.iter(|| cycle(&mut step, &data, &mut next)))
+                });
+            }
+        }
+    }
+    g.finish();
+}
+
+/// The raw outputs of a batch and the backward pass of a gradient with respect to them
+/// (default MDN, f32 training passes, batch 200).
+fn bench_raw_outputs(cr: &mut Criterion) {
+    let mut g = cr.benchmark_group("mdn_raw_outputs_step");
+    for &(d, c) in &[(2usize, 2usize), (10, 10)] {
+        let batch = 200;
+        let (theta, x) = data(d, c, batch, 2);
+        let mdn = Mdn::new(&MdnConfig::default(), &theta, &x, 3).expect("mdn");
+        let r = mdn.output_layout().len();
+        let g_out = DMatrix::from_fn(r, batch, |i, j| ((i * 7 + j) as f64).sin() * 1e-3);
+        let mut out = vec![0.0; r * batch];
+        let mut grad = vec![0.0; mdn.num_params()];
+        for threads in [1usize, 2] {
+            let tp = pool(threads);
+            let mut ws = mdn.workspace();
+            let id = BenchmarkId::new(format!("D{d}_C{c}_b{batch}_f32"), format!("{threads}thr"));
+            g.bench_function(id, |bch| {
+                tp.install(|| {
+                    bch.iter(|| {
+                        mdn.raw_outputs(&mut ws, x.as_view(), &mut out)
+                            .expect("outputs");
+                        grad.fill(0.0);
+                        mdn.backward_raw_outputs(
+                            &mut ws,
+                            x.as_view(),
+                            g_out.as_view(),
+                            Gradients::params(&mut grad),
+                        )
+                        .expect("backward");
+                        black_box(&grad);
+                    })
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_train_step, bench_raw_outputs);
+criterion_group! {
+    name = cpu;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = bench_train_step_cpu
+}
+criterion_main!(benches, cpu);
