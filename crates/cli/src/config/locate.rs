@@ -34,35 +34,43 @@ fn holds(outer: &Range<usize>, inner: &Range<usize>) -> bool {
     outer.start <= inner.start && inner.end <= outer.end.max(outer.start + 1)
 }
 
-fn walk_table(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) {
+/// Finds the key of `span` in `table`, pushing the path onto `path`; whether it did.
+/// (A table under a `[header]` has the header's span only, so tables are searched
+/// whatever their span.)
+fn walk_table(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) -> bool {
     for (key, value) in table {
         if holds(&key.span(), span) {
             path.push(key.get_ref().to_string());
-            return;
+            return true;
         }
-        if holds(&value.span(), span) {
-            path.push(key.get_ref().to_string());
-            walk_value(value, span, path);
-            return;
+        path.push(key.get_ref().to_string());
+        if walk_value(value, span, path) || holds(&value.span(), span) {
+            return true;
         }
+        path.pop();
     }
+    false
 }
 
-fn walk_value(value: &Spanned<DeValue<'_>>, span: &Range<usize>, path: &mut Vec<String>) {
+fn walk_value(value: &Spanned<DeValue<'_>>, span: &Range<usize>, path: &mut Vec<String>) -> bool {
     match value.get_ref() {
         DeValue::Table(t) => walk_table(t, span, path),
         DeValue::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                if holds(&item.span(), span) {
-                    if let Some(last) = path.last_mut() {
-                        last.push_str(&format!("[{i}]"));
-                    }
-                    walk_value(item, span, path);
-                    return;
+                let before = path.last().cloned();
+                if let Some(last) = path.last_mut() {
+                    last.push_str(&format!("[{i}]"));
+                }
+                if walk_value(item, span, path) || holds(&item.span(), span) {
+                    return true;
+                }
+                if let (Some(last), Some(before)) = (path.last_mut(), before) {
+                    *last = before;
                 }
             }
+            false
         }
-        _ => {}
+        _ => false,
     }
 }
 
@@ -109,7 +117,7 @@ mod tests {
                     [prior]\ntheta = { kind = \"uniform\", low = [0, 1] }\n";
         let at = |needle: &str| {
             let start = text.find(needle).unwrap();
-            key_at(text, &(start..start + needle.len()))
+            key_at(text, &(start..start + needle.trim_end().len()))
         };
         assert_eq!(at("1\n"), "seed");
         assert_eq!(at("\"p\""), "simulator.program");

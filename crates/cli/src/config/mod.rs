@@ -368,7 +368,18 @@ impl RunConfig {
                         .map_err(|m| err(entry.span(), &format!("prior.{name}"), m))?;
                     spec.build()
                         .map_err(|e| err(entry.span(), &format!("prior.{name}"), e.to_string()))?;
-                    specs.push(spec);
+                    // Neighbouring uniform entries make one box (as BoxUniform(low,
+                    // high) of the reference library), other kinds a component each.
+                    match (specs.last_mut(), spec) {
+                        (
+                            Some(PriorSpec::BoxUniform { low, high }),
+                            PriorSpec::BoxUniform { low: l, high: h },
+                        ) => {
+                            low.extend(l);
+                            high.extend(h);
+                        }
+                        (_, spec) => specs.push(spec),
+                    }
                     names.extend(n);
                 }
                 let spec = if specs.len() == 1 {
