@@ -90,3 +90,39 @@ fn sample_draws_at_another_observation_and_plot_draws_again() {
     );
     assert!(run.join("loss.svg").exists());
 }
+
+#[test]
+fn the_readme_example_config_runs_its_python_simulator() {
+    if !crate::common::have_python() {
+        return;
+    }
+    let example = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/cli/two_moons.toml");
+    let config = simfer_cli::config::RunConfig::load(&example).unwrap();
+    assert_eq!(config.parameters, ["theta_1", "theta_2"]);
+    // The same config, smaller, with its relative paths resolved as from its directory.
+    let text = std::fs::read_to_string(&example)
+        .unwrap()
+        .replace(
+            "simulations_per_round = 1000",
+            "simulations_per_round = 200",
+        )
+        .replace("samples = 10000", "samples = 100")
+        .replace("output = \"two_moons.run\"", "output = \"run\"")
+        + "\n[training]\nmax_epochs = 5\n";
+    let dir = scratch("readme-example");
+    let sims = dir.join("simulators");
+    std::fs::create_dir_all(&sims).unwrap();
+    std::fs::copy(
+        example.parent().unwrap().join("../simulators/two_moons.py"),
+        sims.join("two_moons.py"),
+    )
+    .unwrap();
+    let cli = dir.join("cli");
+    std::fs::create_dir_all(&cli).unwrap();
+    let path = write(&cli, "two_moons.toml", &text);
+    ok(&["run", arg(&path), "--no-progress"]);
+    let s = crate::common::summary(&cli.join("run"));
+    assert_eq!(s["rounds"].as_array().unwrap().len(), 2);
+    assert_eq!(s["failed"], 0);
+}
