@@ -237,13 +237,7 @@ fn execute(
             }
         }
     }
-    let title = format!(
-        "{}: {} round(s) × {} simulations, seed {}",
-        config.simulator_label(),
-        config.rounds,
-        config.simulations_per_round,
-        config.seed
-    );
+    let title = config.title();
     let seconds_write = write_results(
         dir.path(),
         &outcome,

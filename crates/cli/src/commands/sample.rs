@@ -85,13 +85,7 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
         )));
     }
     let samples = simfer_analysis::read_samples_csv(&samples_path)?.samples;
-    let title = format!(
-        "{}: {} round(s) × {} simulations, seed {}",
-        config.simulator_label(),
-        config.rounds,
-        config.simulations_per_round,
-        config.seed
-    );
+    let title = config.title();
     let pairplot = dir.file("pairplot.svg");
     write_pairplot(&pairplot, &samples, &config.parameters, None, &title)?;
     let mut written = vec![pairplot];

@@ -646,6 +646,17 @@ impl RunConfig {
         }
     }
 
+    /// The plots' title: simulator, rounds, simulations and seed.
+    pub fn title(&self) -> String {
+        format!(
+            "{}: {} round(s) × {} simulations, seed {}",
+            self.simulator_label(),
+            self.rounds,
+            self.simulations_per_round,
+            self.seed
+        )
+    }
+
     /// A short description of the simulator, for messages and the summary.
     pub fn simulator_label(&self) -> String {
         match &self.simulator {
