@@ -1,7 +1,6 @@
 //! The command line: subcommands and their arguments (clap derive).
 
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use simfer_flows::EstimatorKind;
@@ -38,34 +37,8 @@ pub enum Command {
     Ci,
 }
 
-/// A comma-separated list of finite numbers, e.g. `-0.5,0.3,1e-2`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NumberList(pub Vec<f64>);
-
-impl FromStr for NumberList {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        if s.is_empty() {
-            return Err("expected comma-separated numbers, found nothing".into());
-        }
-        s.split(',')
-            .enumerate()
-            .map(|(i, field)| {
-                let field = field.trim();
-                match field.parse::<f64>() {
-                    Ok(v) if v.is_finite() => Ok(v),
-                    _ => Err(format!(
-                        "expected a finite number as value {} of the list, found {field:?}",
-                        i + 1
-                    )),
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(NumberList)
-    }
-}
+/// A comma-separated list of finite numbers (the one `simfer` parses).
+pub use simfer_cli::cli::NumberList;
 
 /// Where the observation x_o comes from (exactly one).
 #[derive(Debug, Clone, Args)]

@@ -642,6 +642,7 @@ mod tests {
                     simulations: budget / rounds,
                     invalid_nan: 0,
                     invalid_inf: 0,
+                    failed: 0,
                     epochs: 10,
                     best_epoch: 5,
                     best_validation_loss: 1.0,

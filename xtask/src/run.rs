@@ -1,16 +1,14 @@
 //! `cargo xtask run`: NPE or multi-round SNPE-C on any task, with samples.csv,
-//! summary.json and pairplot.svg.
+//! summary.json, pairplot.svg and loss.svg (written by simfer-cli's `outputs`, as `simfer
+//! run` writes them).
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
-use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
-use simfer_analysis::{
-    C2stOptions, PairplotOptions, PairplotStyle, c2st, pairplot_data, read_samples_csv,
-    write_pairplot_svg, write_samples_csv,
-};
+use simfer_analysis::{C2stOptions, c2st, read_samples_csv};
+use simfer_cli::outputs::write_results;
 use simfer_distributions::derive_rng;
 use simfer_inference::MethodKind;
 
@@ -43,7 +41,7 @@ pub struct RunPhaseSeconds {
     pub inference: PhaseSeconds,
     /// The optional C2ST (reference sampling included).
     pub c2st: f64,
-    /// Writing samples.csv and the pairplot.
+    /// Writing samples.csv and the plots.
     pub write: f64,
     /// The whole command.
     pub total: f64,
@@ -177,14 +175,11 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
     };
     let seconds_c2st = t.elapsed().as_secs_f64();
 
-    let t = Instant::now();
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    write_samples_csv(args.out.join("samples.csv"), &outcome.samples, None)?;
-    write_pairplot(
-        &args.out.join("pairplot.svg"),
-        &outcome.samples,
-        task.parameter_names(),
+    let seconds_write = write_results(
+        &args.out,
+        &outcome,
+        None,
+        &task.parameter_names(),
         observation.theta_true.as_deref(),
         &format!(
             "{}: {} round(s) × {} simulations, seed {}",
@@ -194,7 +189,6 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
             args.seed
         ),
     )?;
-    let seconds_write = t.elapsed().as_secs_f64();
 
     let (posterior_mean, posterior_std) = mean_std(&outcome.samples);
     let summary = RunSummary {
@@ -223,28 +217,6 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
     std::fs::write(&path, serde_json::to_string_pretty(&summary)?)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(summary)
-}
-
-/// The pairplot of the samples (with θ_true, if known) as SVG.
-fn write_pairplot(
-    path: &Path,
-    samples: &DMatrix<f64>,
-    labels: Vec<String>,
-    theta_true: Option<&[f64]>,
-    title: &str,
-) -> Result<()> {
-    let points: Vec<(&str, &[f64])> = theta_true.map(|t| ("θ_true", t)).into_iter().collect();
-    let options = PairplotOptions {
-        labels: Some(labels),
-        ..PairplotOptions::default()
-    };
-    let data = pairplot_data(&[("posterior", samples)], &points, &options)?;
-    let style = PairplotStyle {
-        title: Some(title.to_string()),
-        ..PairplotStyle::default()
-    };
-    write_pairplot_svg(path, &data, &style)?;
-    Ok(())
 }
 
 /// The lines `run` prints.
@@ -282,7 +254,7 @@ pub fn print_summary(s: &RunSummary, out: &Path) {
         println!("C2ST against the reference posterior: {c:.4}");
     }
     println!(
-        "{} samples (acceptance rate {:.3}); wrote samples.csv, summary.json, pairplot.svg to {} \
+        "{} samples (acceptance rate {:.3}); wrote samples.csv, summary.json, pairplot.svg, loss.svg to {} \
          ({:.2} s in all, {:.2} s inference)",
         s.settings.samples,
         s.acceptance_rate,

@@ -549,7 +549,7 @@ impl<M: Method> Sequential<M> {
     /// The seed of round `round`'s simulations (simulation `i` draws from
     /// `derive_rng(seed, i)`).
     pub fn simulation_seed(&self, round: usize) -> u64 {
-        derive_rng(self.seed, streams::SIMULATE + round as u64).next_u64()
+        streams::simulation_seed(self.seed, round)
     }
 
     fn append_inner(

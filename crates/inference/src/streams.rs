@@ -20,3 +20,12 @@ pub const BUILD: u64 = 4 << 32;
 /// Posteriors: `+ train calls so far`; one `u64` from it seeds the posterior's own
 /// randomness (its acceptance-rate estimates, its MCMC runs).
 pub const POSTERIOR: u64 = 5 << 32;
+
+/// The seed of round `round`'s simulations in a run with seed `seed` (simulation `i` of the
+/// round draws from `derive_rng(simulation_seed(seed, round), i)`), for simulating part of
+/// a round in another process with the streams it has in the run
+/// ([`Sequential::simulation_seed`](crate::Sequential::simulation_seed) is this).
+pub fn simulation_seed(seed: u64, round: usize) -> u64 {
+    use rand::RngCore;
+    simfer_distributions::derive_rng(seed, SIMULATE + round as u64).next_u64()
+}
