@@ -28,9 +28,10 @@
 //! fig, axes = pairplot(samples, limits=[[-2, 2]] * 3, path="pairplot.svg")
 //! ```
 //!
-//! This crate is the native module `simfer._simfer` (built with maturin, see
-//! `crates/python/README.md`); the Python package around it (`python/simfer`) gives the
-//! classes their reference signatures. How a call runs:
+//! This crate is the native module `simfer._simfer`, built with maturin
+//! (`maturin develop --release -m crates/python/Cargo.toml` in a virtual environment; see
+//! the README's section "From Python"); the Python package around it (`python/simfer`)
+//! gives the classes their reference signatures. How a call runs:
 //!
 //! - arrays come in through NumPy (any array-like: lists, objects with `__array__` such as
 //!   torch tensors) as `float64`, are checked for shape, dtype and NaN, and results go
