@@ -17,6 +17,7 @@ installed with the reference's pip into `target/bench-extra` (on its PYTHONPATH 
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -100,8 +101,10 @@ def run(python, script, env):
         os.unlink(path)
     if out.returncode != 0:
         raise SystemExit(f"{python} failed:\n{out.stderr[-3000:]}")
-    line = next(l for l in out.stdout.splitlines() if l.startswith("RESULT"))
-    return total, float(line.split()[1]), line.split(" ", 2)[2]
+    found = re.search(r"RESULT (\S+) (.*)", out.stdout)
+    if found is None:
+        raise SystemExit(f"{python} printed no result:\n{out.stdout[-3000:]}")
+    return total, float(found.group(1)), found.group(2)
 
 
 def reference_env(python, root):
