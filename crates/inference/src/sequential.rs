@@ -528,6 +528,70 @@ impl<M: Method> Sequential<M> {
         self.append_inner(proposed, x, 0.0)
     }
 
+    /// Appends simulations of θ's that the caller drew from `posterior` itself, as the
+    /// reference's `append_simulations(theta, x, proposal=posterior)`: the round is
+    /// recorded as drawn from the posterior trained so far, at the posterior's default x
+    /// ([`ProposalSource::Posterior`]), with `posterior` as its proposer.
+    ///
+    /// `posterior` must be this run's latest posterior, the one
+    /// [`build_posterior`](Self::build_posterior) gives now: this is checked on (up to 16
+    /// of) the θ's, whose log-densities under both must agree up to a constant (the
+    /// normalization), which they do only for the same model.
+    ///
+    /// # Errors
+    /// [`InferenceError::OutOfOrder`] before any training or for a posterior of another
+    /// model (an older round, another run); [`InferenceError::NoObservation`] for a
+    /// posterior without a default x; shapes and invalid simulations as
+    /// [`append_proposed`](Self::append_proposed).
+    pub fn append_posterior_simulations(
+        &mut self,
+        theta: DMatrix<f64>,
+        x: DMatrix<f64>,
+        posterior: Box<dyn Posterior>,
+    ) -> Result<&RoundData, InferenceError> {
+        let trained_on_round = match self.trained_on_round {
+            Some(round) if self.method.is_trained() => round,
+            _ => {
+                return Err(InferenceError::OutOfOrder(
+                    "no posterior has been trained in this run yet: append prior simulations \
+                     and train first"
+                        .into(),
+                ));
+            }
+        };
+        let x_o = posterior
+            .default_x()
+            .ok_or(InferenceError::NoObservation)?
+            .to_vec();
+        if theta.nrows() != self.prior.dim() {
+            return Err(InferenceError::DimensionMismatch {
+                what: "rows of θ (one sample per column), to match the prior".into(),
+                expected: self.prior.dim(),
+                found: theta.nrows(),
+            });
+        }
+        let latest = self.build_posterior()?;
+        if !same_model(&latest, posterior.as_ref(), &theta, &x_o)? {
+            return Err(InferenceError::OutOfOrder(format!(
+                "these θ's were drawn from a posterior that is not this run's latest (trained \
+                 on the rounds up to {trained_on_round}): draw them from the posterior that \
+                 `build_posterior` gives now"
+            )));
+        }
+        let source = ProposalSource::Posterior {
+            trained_on_round,
+            x_o,
+        };
+        let proposed = Proposed {
+            owner: self.owner,
+            round: self.next_round(&source),
+            source,
+            proposer: Some(posterior),
+            theta,
+        };
+        self.append_inner(proposed, x, 0.0)
+    }
+
     /// Proposes `n` θ's, simulates them in parallel (seeded) and appends them: one round.
     pub fn simulate_round(
         &mut self,
@@ -738,4 +802,36 @@ impl<M: Method> Sequential<M> {
     pub fn train_calls(&self) -> u64 {
         self.train_calls
     }
+}
+
+/// Whether `given` is the same model as `latest`: their kinds agree, and their
+/// log-densities at (up to 16 of) the θ's, at `x_o`, are finite at the same θ's and agree
+/// up to one constant (the normalization, which each posterior may estimate itself).
+fn same_model(
+    latest: &dyn Posterior,
+    given: &dyn Posterior,
+    theta: &DMatrix<f64>,
+    x_o: &[f64],
+) -> Result<bool, InferenceError> {
+    if latest.kind() != given.kind()
+        || latest.theta_dim() != given.theta_dim()
+        || latest.x_dim() != given.x_dim()
+    {
+        return Ok(false);
+    }
+    let probe = theta.columns(0, theta.ncols().min(16)).into_owned();
+    let a = latest.log_prob(&probe, Some(x_o))?;
+    let b = given.log_prob(&probe, Some(x_o))?;
+    let finite: Vec<usize> = (0..a.len()).filter(|&j| a[j].is_finite()).collect();
+    if (0..b.len()).any(|j| b[j].is_finite() != a[j].is_finite()) {
+        return Ok(false);
+    }
+    let close = |u: f64, v: f64| (u - v).abs() <= 1e-6 * (1.0 + u.abs().max(v.abs()));
+    Ok(match finite.as_slice() {
+        [] => true,
+        [j] => close(a[*j], b[*j]),
+        [first, rest @ ..] => rest
+            .iter()
+            .all(|&j| close(a[j] - a[*first], b[j] - b[*first])),
+    })
 }

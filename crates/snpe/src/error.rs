@@ -74,4 +74,18 @@ pub enum SnpeError {
         /// The epoch whose weights were restored (0 = the weights before training).
         best_epoch: usize,
     },
+    /// An interruption check (see [`with_interrupt_check`](crate::with_interrupt_check))
+    /// asked training to stop. The estimator holds the best weights found before it.
+    #[error(
+        "training was interrupted in round {round}, epoch {epoch}; the best weights so far \
+         (epoch {best_epoch}) were restored"
+    )]
+    Interrupted {
+        /// Round index (0-based).
+        round: usize,
+        /// Epoch (1-based) in which it stopped.
+        epoch: usize,
+        /// The epoch whose weights were restored (0 = the weights before training).
+        best_epoch: usize,
+    },
 }

@@ -12,7 +12,9 @@
 //!   and the random 90/10 split drawn anew for each training call;
 //! - [`Trainer`]: minibatches of 200 reshuffled every epoch (last partial batch dropped),
 //!   Adam at 5e-4, global-norm clipping at 5.0, early stopping after 20 epochs without
-//!   strict improvement, best weights restored; it returns a [`TrainingHistory`].
+//!   strict improvement, best weights restored; it returns a [`TrainingHistory`];
+//! - [`with_interrupt_check`]: stop a training from outside (e.g. on Ctrl-C) between
+//!   minibatches, with the best weights so far restored.
 //!
 //! The estimator is any [`simfer_flows::ConditionalDensityEstimator`]; results do not
 //! depend on the number of threads.
@@ -41,6 +43,7 @@
 
 mod data;
 mod error;
+mod interrupt;
 mod loss;
 mod non_atomic;
 mod nre;
@@ -48,6 +51,7 @@ mod trainer;
 
 pub use data::{DataSplit, TrainingData};
 pub use error::SnpeError;
+pub use interrupt::{interrupt_requested, with_interrupt_check};
 pub use loss::{AtomicLoss, Batch, Loss, MaximumLikelihood};
 pub use non_atomic::{NonAtomicLoss, PriorTerm};
 pub use nre::{NreLoss, NreVariant};

@@ -328,7 +328,10 @@ impl Trainer {
     /// A new Adam state is created per call; batches are reshuffled every epoch with `rng`,
     /// which also draws the atoms of the atomic loss. `observer` is called after every
     /// epoch. On a non-finite loss the best weights so far are restored and an error
-    /// naming the round, epoch and batch is returned.
+    /// naming the round, epoch and batch is returned; likewise, with
+    /// [`SnpeError::Interrupted`], when an interruption check installed on this thread
+    /// ([`with_interrupt_check`](crate::with_interrupt_check)) asks to stop before a
+    /// minibatch.
     #[allow(clippy::too_many_arguments)]
     pub fn train<E, L>(
         &self,
@@ -388,6 +391,14 @@ impl Trainer {
             shuffle(&mut train_idx, rng);
             let mut train_sum = 0.0;
             for b in 0..train_batches {
+                if crate::interrupt_requested() {
+                    estimator.params_mut().copy_from_slice(&best_params);
+                    return Err(SnpeError::Interrupted {
+                        round,
+                        epoch,
+                        best_epoch: stopping.best_epoch(),
+                    });
+                }
                 let batch = buffers.fill(data, &train_idx[b * train_bs..(b + 1) * train_bs]);
                 grad.iter_mut().for_each(|g| *g = 0.0);
                 let evaluated = loss.evaluate(estimator, &mut ws, &batch, rng, Some(&mut grad));

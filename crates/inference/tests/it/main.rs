@@ -1,5 +1,6 @@
 //! Integration tests of simfer-inference (one binary).
 
+mod append_posterior;
 mod durable;
 mod errors;
 mod mcmc;

@@ -227,6 +227,61 @@ fn non_finite_loss_is_an_error_naming_where_and_keeps_the_best_weights() {
 }
 
 #[test]
+fn an_interruption_check_stops_training_before_a_minibatch_and_keeps_the_best_weights() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    let data = tiny_data(50); // one minibatch per epoch
+    let mut rng = rng_from_seed(2);
+    let split = DataSplit::random(50, 0.1, &mut rng).unwrap();
+    let mut est = Gaussian::new(1, 1, vec![0.0, 0.0, 0.0]);
+    let mut loss = Scripted {
+        curve: scripted_curve(),
+        epoch: 0,
+        seen: vec![],
+        nan_at: None,
+        err_at: None,
+    };
+    let trainer = Trainer::new(TrainingConfig::default()).unwrap();
+    // The check asks to stop at its 10th call: before the minibatch of epoch 10.
+    let calls = Rc::new(Cell::new(0));
+    let counted = Rc::clone(&calls);
+    let check = move || {
+        counted.set(counted.get() + 1);
+        counted.get() >= 10
+    };
+    let err = simfer_snpe::with_interrupt_check(check, || {
+        trainer.train(&mut est, &mut loss, &data, &split, 2, &mut rng, None)
+    })
+    .unwrap_err();
+    match err {
+        SnpeError::Interrupted {
+            round,
+            epoch,
+            best_epoch,
+        } => assert_eq!((round, epoch, best_epoch), (2, 10, 7)),
+        other => panic!("unexpected error {other}"),
+    }
+    assert_eq!(calls.get(), 10);
+    assert_eq!(loss.seen.len(), 9);
+    assert_eq!(est.params[0], loss.seen[6]);
+    // Once the closure has returned, the check is gone and training runs to its end.
+    assert!(!simfer_snpe::interrupt_requested());
+    let mut loss = Scripted {
+        curve: scripted_curve(),
+        epoch: 0,
+        seen: vec![],
+        nan_at: None,
+        err_at: None,
+    };
+    let h = trainer
+        .train(&mut est, &mut loss, &data, &split, 2, &mut rng, None)
+        .unwrap();
+    assert_eq!(h.epochs_trained, 27);
+    assert_eq!(calls.get(), 10);
+}
+
+#[test]
 fn bad_data_and_settings_are_errors() {
     let theta = DMatrix::from_element(1, 4, 0.5);
     let mut x = DMatrix::from_element(1, 4, 0.5);

@@ -1,0 +1,169 @@
+"""Each kind of user error is a Python exception with a clear message."""
+
+import _thread
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import simfer
+from simfer import NPE, BoxUniform, process_simulator, simulate_for_sbi
+
+from conftest import linear_gaussian, prior_round
+
+
+@pytest.fixture
+def prior():
+    return BoxUniform(low=-2 * np.ones(3), high=2 * np.ones(3))
+
+
+def test_wrong_shapes_are_value_errors_naming_expected_and_found(prior):
+    inference = NPE(prior, show_progress_bars=False, seed=1)
+    with pytest.raises(ValueError, match=r"theta: expected shape \(10, 3\).*found \[10, 2\]"):
+        inference.append_simulations(np.zeros((10, 2)), np.zeros((10, 3)))
+    with pytest.raises(ValueError, match="theta has 10 rows but x has 9"):
+        inference.append_simulations(np.zeros((10, 3)), np.zeros((9, 3)))
+    with pytest.raises(ValueError, match="expected a 2-D array"):
+        inference.append_simulations(np.zeros(3), np.zeros(3))
+    with pytest.raises(ValueError, match="same length|expected"):
+        BoxUniform(low=np.zeros(3), high=np.ones(2))
+    with pytest.raises(ValueError, match=r"expected shape \(5, 3\)"):
+        prior.log_prob(np.zeros((5, 4)))
+
+
+def test_wrong_dtypes_are_type_errors(prior):
+    inference = NPE(prior, show_progress_bars=False, seed=1)
+    with pytest.raises(TypeError, match="found dtype complex128"):
+        inference.append_simulations(np.zeros((10, 3), dtype=complex), np.zeros((10, 3)))
+    with pytest.raises(TypeError, match="dtype"):
+        inference.append_simulations(np.full((10, 3), "a"), np.zeros((10, 3)))
+    with pytest.raises(TypeError, match="expected an array of real numbers"):
+        inference.append_simulations("theta", np.zeros((10, 3)))
+    with pytest.raises(TypeError, match="expected a simfer prior"):
+        NPE(prior="a prior", show_progress_bars=False)
+
+
+def test_nan_is_a_value_error(prior, seeded):
+    inference = NPE(prior, show_progress_bars=False, seed=1)
+    theta = prior.sample((50,))
+    bad = theta.copy()
+    bad[4, 1] = np.nan
+    with pytest.raises(ValueError, match=r"theta has a non-finite value \(NaN\) at row 4, column 1"):
+        inference.append_simulations(bad, linear_gaussian(theta))
+    prior_round(inference, prior)
+    inference.train()
+    posterior = inference.build_posterior()
+    with pytest.raises(ValueError, match="x has a non-finite value"):
+        posterior.sample((10,), x=np.array([0.0, np.nan, 0.0]))
+    with pytest.raises(ValueError, match="no observation"):
+        posterior.sample((10,))
+    # NaN simulations after the first round are refused, as the reference does.
+    posterior.set_default_x(np.zeros(3))
+    theta, x = simulate_for_sbi(linear_gaussian, posterior, 20, show_progress_bar=False)
+    x[3] = np.nan
+    with pytest.raises(ValueError, match="1 simulations with NaN"):
+        inference.append_simulations(theta, x, proposal=posterior)
+
+
+class SimulatorFailure(Exception):
+    pass
+
+
+def test_an_exception_inside_the_simulator_comes_back_as_itself(prior):
+    calls = []
+
+    def failing(theta):
+        calls.append(len(theta))
+        if len(calls) == 3:
+            raise SimulatorFailure("the model diverged")
+        return linear_gaussian(theta)
+
+    with pytest.raises(SimulatorFailure, match="the model diverged"):
+        simulate_for_sbi(failing, prior, 100, simulation_batch_size=10, show_progress_bar=False)
+    assert calls == [10, 10, 10]  # it stopped at the failing batch
+
+    def bad_shape(theta):
+        return np.zeros((len(theta) + 1, 3))
+
+    with pytest.raises(ValueError, match=r"shape \[11, 3\] for a batch of 10"):
+        simulate_for_sbi(bad_shape, prior, 30, simulation_batch_size=10, show_progress_bar=False)
+    with pytest.raises(TypeError, match="expected a callable"):
+        simulate_for_sbi(42, prior, 10)
+
+
+def test_unknown_keyword_arguments_are_type_errors(prior, seeded):
+    with pytest.raises(TypeError, match="num_sims"):
+        simulate_for_sbi(linear_gaussian, prior, 10, num_sims=5)
+    inference = NPE(prior, show_progress_bars=False)
+    with pytest.raises(TypeError, match="learning_rat"):
+        inference.train(learning_rat=1e-3)
+    with pytest.raises(TypeError, match="densty_estimator"):
+        NPE(prior, densty_estimator="nsf")
+    with pytest.raises(TypeError, match="lows"):
+        BoxUniform(lows=np.zeros(2), high=np.ones(2))
+    prior_round(inference, prior)
+    inference.train(max_num_epochs=2)
+    with pytest.raises(TypeError, match="num_sample"):
+        inference.build_posterior().sample((5,), x=np.zeros(3), num_sample=3)
+    with pytest.raises(TypeError, match="unexpected"):
+        simfer.pairplot(prior.sample((100,)), colour="red")
+
+
+def test_bad_settings_and_steps_out_of_order_are_value_errors(prior, seeded):
+    inference = NPE(prior, show_progress_bars=False)
+    with pytest.raises(ValueError, match="call `train` first|no trained model"):
+        inference.build_posterior()
+    with pytest.raises(ValueError, match="density_estimator"):
+        NPE(prior, density_estimator="made_up")
+    prior_round(inference, prior)
+    with pytest.raises(ValueError, match="learning_rate"):
+        inference.train(learning_rate=-1.0)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        inference.train(validation_fraction=1.5)
+
+
+def test_a_posterior_of_another_inference_is_refused_as_proposal(prior, seeded):
+    a, b = NPE(prior, show_progress_bars=False), NPE(prior, show_progress_bars=False)
+    for inference in (a, b):
+        prior_round(inference, prior)
+        inference.train()
+    foreign = b.build_posterior().set_default_x(np.zeros(3))
+    theta, x = simulate_for_sbi(linear_gaussian, foreign, 50, show_progress_bar=False)
+    with pytest.raises(ValueError, match="not this run's latest"):
+        a.append_simulations(theta, x, proposal=foreign)
+
+
+def test_ctrl_c_interrupts_training_and_leaves_the_inference_usable(prior, seeded):
+    inference = NPE(prior, show_progress_bars=False)
+    prior_round(inference, prior, n=2000)
+    # Training without an end: only the interruption stops it.
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    start = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            inference.train(max_num_epochs=10**6, stop_after_epochs=10**6)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - start < 5.0
+    # The object is consistent: it trains and samples afterwards.
+    estimator = inference.train(max_num_epochs=3)
+    assert estimator.epochs_trained == 3
+    samples = inference.build_posterior().sample((100,), x=np.zeros(3))
+    assert samples.shape == (100, 3)
+
+
+def test_ctrl_c_interrupts_a_python_simulator(prior):
+    def slow(theta):
+        time.sleep(0.01)
+        return linear_gaussian(theta)
+
+    simulator = process_simulator(slow, prior)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            simulate_for_sbi(simulator, prior, 100_000, show_progress_bar=False)
+    finally:
+        timer.cancel()
