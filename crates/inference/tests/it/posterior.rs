@@ -161,6 +161,63 @@ fn save_and_load_give_identical_log_probs() {
 }
 
 #[test]
+fn posterior_files_of_every_estimator_kind_save_and_load() {
+    let dir = std::env::temp_dir().join(format!("simfer-posterior-kinds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let prior: Arc<dyn Prior> = Arc::new(BoxUniform::uniform(2, -1.0, 1.0).unwrap());
+    let sim = FnSimulator::new(2, 2, |t: &[f64], rng: &mut dyn rand::RngCore| {
+        use rand_distr::{Distribution, StandardNormal};
+        t.iter()
+            .map(|v| v + 0.3 * <StandardNormal as Distribution<f64>>::sample(&StandardNormal, rng))
+            .collect::<Vec<f64>>()
+    });
+    for &kind in simfer_flows::EstimatorKind::ALL {
+        let config = SnpeConfig {
+            estimator: kind.default_config(),
+            training: TrainingConfig {
+                max_num_epochs: Some(3),
+                ..TrainingConfig::default()
+            },
+            ..SnpeConfig::default()
+        };
+        let run = crate::run_npe(prior.clone(), &sim, Some(&[0.2, -0.3]), 1, 300, 7, config)
+            .unwrap_or_else(|e| panic!("{}: {e}", kind.name()));
+        let posterior = run.direct_posterior().unwrap();
+        let path = dir.join(format!("{}.json", kind.name()));
+        posterior.save(&path).unwrap();
+        let loaded: DirectPosterior = DirectPosterior::load(&path).unwrap();
+        assert_eq!(loaded.estimator().estimator_kind(), kind);
+        let theta = posterior.sample(200, None, &mut rng_from_seed(8)).unwrap();
+        assert_eq!(
+            posterior.log_prob(&theta, None).unwrap(),
+            loaded.log_prob(&theta, None).unwrap(),
+            "{}",
+            kind.name()
+        );
+        assert_eq!(
+            loaded.sample(50, None, &mut rng_from_seed(9)).unwrap(),
+            posterior.sample(50, None, &mut rng_from_seed(9)).unwrap(),
+            "{}",
+            kind.name()
+        );
+        // The file names its kind; another kind's name in its place is an error or a
+        // different estimator, never a silent success with this one's weights.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["estimator"]["kind"], serde_json::json!(kind.name()));
+        v["estimator"]["version"] = serde_json::json!(77);
+        let err = DirectPosterior::<simfer_flows::Estimator>::from_json(&v.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("version 77") && err.contains(kind.name()),
+            "{err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn one_seed_reproduces_a_run_whatever_the_number_of_threads() {
     let run = |threads| {
         rayon::ThreadPoolBuilder::new()
