@@ -732,6 +732,33 @@ impl NonAtomicLoss {
         Self::new(mixture, proposal.input_standardization().clone(), term)
     }
 
+    /// Whether every proposal component is at least as narrow as the prior in every
+    /// direction (P_i − P₀ positive semi-definite; always true for a box-uniform prior,
+    /// whose P₀ is zero). Then every product precision Λ_ik = (P_i − P₀) + Q_k is positive
+    /// definite, whatever the estimator's components Q_k, and the loss is finite. When it
+    /// is false, a broad estimator component makes some Λ_ik indefinite: that product is
+    /// not normalizable, the loss is NaN (the reference library fails there too), and the
+    /// atomic loss, which holds for any proposal, is the one to use.
+    pub fn proposal_within_prior(&self) -> bool {
+        let PriorTerm::Gaussian { precision, .. } = &self.prior else {
+            return true;
+        };
+        // Both precisions in the proposal's standardized space (P₀ → S P₀ S).
+        let d = self.proposal.dim();
+        let std = &self.proposal_stats.std;
+        let p0 = DMatrix::from_fn(d, d, |r, c| std[r] * precision[(r, c)] * std[c]);
+        self.proposal.precisions().iter().all(|pi| {
+            let b = pi - &p0;
+            let b = (&b + b.transpose()) * 0.5;
+            // Rounding: an eigenvalue within 1e-10 of the precisions' scale counts as 0.
+            let scale = pi.amax().max(p0.amax()).max(f64::MIN_POSITIVE);
+            nalgebra::SymmetricEigen::new(b)
+                .eigenvalues
+                .iter()
+                .all(|&e| e >= -1e-10 * scale)
+        })
+    }
+
     /// Whether the closed-form correction supports `prior` (see [`PriorTerm::from_spec`]).
     pub fn supports_prior(prior: &dyn Prior) -> bool {
         PriorTerm::from_prior(prior).is_some()
@@ -769,7 +796,8 @@ impl<E: ConditionalDensityEstimator> Loss<E> for NonAtomicLoss {
     /// The mean over the batch of −log q̃(θ_b | x_b) in the estimator's standardized
     /// space; `batch.prior_log_prob` and `batch.from_prior` are not used. A proposal
     /// posterior precision Λ_ik that is not positive definite gives a NaN loss (the trainer
-    /// reports it).
+    /// reports it); it cannot happen when
+    /// [`proposal_within_prior`](Self::proposal_within_prior).
     fn evaluate(
         &mut self,
         estimator: &E,

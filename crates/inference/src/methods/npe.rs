@@ -14,8 +14,8 @@ use simfer_flows::{
     ConditionalDensityEstimator, Estimator, EstimatorConfig, EstimatorKind, Maf, MafConfig, Mdn,
 };
 use simfer_snpe::{
-    AtomicLoss, DataSplit, EpochReport, MaximumLikelihood, NonAtomicLoss, Trainer, TrainingConfig,
-    TrainingHistory,
+    AtomicLoss, Batch, DataSplit, EpochReport, Loss, MaximumLikelihood, NonAtomicLoss, Trainer,
+    TrainingConfig, TrainingData, TrainingHistory,
 };
 
 use crate::progress::TrainingProgress;
@@ -275,6 +275,36 @@ impl<B: EstimatorBuilder> Npe<B> {
     }
 }
 
+/// Whether the non-atomic loss of `estimator` is finite on all of `data` (always, when no
+/// proposal component is broader than the prior: [`NonAtomicLoss::proposal_within_prior`]).
+/// The loss draws no random numbers; the generator it is handed is a fixed one, so the
+/// run's streams are untouched.
+fn starts_finite<E: ConditionalDensityEstimator>(
+    loss: &mut NonAtomicLoss,
+    estimator: &E,
+    data: &TrainingData,
+) -> Result<bool, InferenceError> {
+    if loss.proposal_within_prior() || !estimator.as_any().is::<Mdn>() {
+        return Ok(true);
+    }
+    let batch = Batch {
+        theta: data.theta().as_view(),
+        x: data.x().as_view(),
+        prior_log_prob: data.prior_log_prob(),
+        from_prior: data.from_prior(),
+    };
+    let mut rng = simfer_distributions::rng_from_seed(0);
+    let value = Loss::<E>::evaluate(
+        loss,
+        estimator,
+        &mut simfer_flows::Workspace::new(),
+        &batch,
+        &mut rng,
+        None,
+    )?;
+    Ok(value.is_finite())
+}
+
 impl<B: EstimatorBuilder> Method for Npe<B> {
     type Posterior = DirectPosterior<B::Estimator>;
 
@@ -297,32 +327,70 @@ impl<B: EstimatorBuilder> Method for Npe<B> {
     /// ([`NonAtomicLoss`], "non-atomic (APT, MDN)" in the history) instead, on the latest
     /// round's data only, when the estimator is a mixture density network ([`Mdn`]), the
     /// posterior that proposed the round had one too, and the prior is Gaussian or
-    /// box-uniform (or an independent product of box-uniforms). Whether the estimator is
+    /// box-uniform (or an independent product of box-uniforms), and the loss is finite on
+    /// the round's data for the network training starts from. (With a Gaussian prior, a
+    /// proposal component broader than the prior along some direction can make a product
+    /// precision Λ_ik = P_i + Q_k − P₀ indefinite: that product is not normalizable and the
+    /// loss is NaN from the first batch, where the reference library fails; the atomic
+    /// loss, valid for any proposal, then trains the round. Once training starts from a
+    /// finite loss, the loss grows without bound towards an indefinite Λ_ik, so training
+    /// stays away from it; see [`NonAtomicLoss::proposal_within_prior`].) Whether the
+    /// estimator is
     /// an MDN is judged by the current one, before `retrain_from_scratch` rebuilds it;
     /// should the rebuilt one not be an MDN, the atomic loss is used on the latest round's
     /// data.
     fn train(&mut self, ctx: &mut TrainContext<'_>) -> Result<TrainingHistory, InferenceError> {
         let round = ctx.round;
         let tsnpe = self.truncated().is_some();
+        let pooled_start = usize::from(self.config.discard_prior_samples && round > 0 && !tsnpe);
         let mut non_atomic = self.non_atomic_loss(ctx)?;
-        let start_round = if non_atomic.is_some() {
+        let mut data = ctx.pooled(if non_atomic.is_some() {
             round
         } else {
-            usize::from(self.config.discard_prior_samples && round > 0 && !tsnpe)
-        };
-        let data = ctx.pooled(start_round)?;
-        let split = DataSplit::random(
+            pooled_start
+        })?;
+        let retrain = self.config.retrain_from_scratch;
+        // The network training continues from must start at a finite non-atomic loss.
+        if let (Some(loss), Some(estimator), false) =
+            (non_atomic.as_mut(), self.estimator.as_ref(), retrain)
+        {
+            if !starts_finite(loss, estimator, &data)? {
+                non_atomic = None;
+                data = ctx.pooled(pooled_start)?;
+            }
+        }
+        let mut split = DataSplit::random(
             data.len(),
             self.config.training.validation_fraction,
             ctx.rng,
         )?;
-        if self.estimator.is_none() || self.config.retrain_from_scratch {
+        if self.estimator.is_none() || retrain {
             let (theta_train, x_train) = data.gather(&split.train);
-            self.estimator = Some(self.config.estimator.build(
-                &theta_train,
-                &x_train,
-                ctx.build_seed,
-            )?);
+            let built = self
+                .config
+                .estimator
+                .build(&theta_train, &x_train, ctx.build_seed)?;
+            // A rebuilt network likewise; if it does not, the round is pooled for the
+            // atomic loss and the network built on that.
+            let infeasible = match non_atomic.as_mut() {
+                Some(loss) if retrain => !starts_finite(loss, &built, &data)?,
+                _ => false,
+            };
+            self.estimator = Some(if infeasible {
+                non_atomic = None;
+                data = ctx.pooled(pooled_start)?;
+                split = DataSplit::random(
+                    data.len(),
+                    self.config.training.validation_fraction,
+                    ctx.rng,
+                )?;
+                let (theta_train, x_train) = data.gather(&split.train);
+                self.config
+                    .estimator
+                    .build(&theta_train, &x_train, ctx.build_seed)?
+            } else {
+                built
+            });
         }
         let Some(estimator) = self.estimator.as_mut() else {
             unreachable!("built above")

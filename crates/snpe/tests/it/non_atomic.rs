@@ -632,3 +632,41 @@ fn timing_non_atomic_step() {
         }
     }
 }
+
+/// A one-component proposal N(0, diag(1/p)) in its standardized space (statistics mean 0,
+/// std `s`), as a mixture.
+fn one_component(p: &[f64]) -> Mixture {
+    let d = p.len();
+    let a = DMatrix::from_fn(d, d, |r, c| if r == c { p[r].sqrt() } else { 0.0 });
+    Mixture::new(vec![0.0], vec![DVector::zeros(d)], vec![a], 0.0).unwrap()
+}
+
+#[test]
+fn a_proposal_broader_than_the_gaussian_prior_is_detected() {
+    let d = 2;
+    // Prior N(0, I) in θ; the proposal's statistics std 0.5, so in its space the prior's
+    // precision is 0.25·I.
+    let prior = MultivariateNormal::isotropic(vec![0.0; d], 1.0).unwrap();
+    let term = PriorTerm::from_prior(&prior).unwrap();
+    let stats = Standardization {
+        mean: vec![0.0; d],
+        std: vec![0.5; d],
+    };
+    // Narrower than the prior in both directions (precision 1 > 0.25), or equal: proper.
+    for p in [[1.0, 1.0], [0.25, 4.0]] {
+        let loss = NonAtomicLoss::new(one_component(&p), stats.clone(), term.clone()).unwrap();
+        assert!(loss.proposal_within_prior(), "{p:?}");
+    }
+    // Broader along the second axis (precision 0.1 < 0.25): improper.
+    let broad = NonAtomicLoss::new(one_component(&[1.0, 0.1]), stats.clone(), term).unwrap();
+    assert!(!broad.proposal_within_prior());
+    // A box-uniform prior has no precision: always proper.
+    let uniform = BoxUniform::uniform(d, -1.0, 1.0).unwrap();
+    let loss = NonAtomicLoss::new(
+        one_component(&[1.0, 0.1]),
+        stats,
+        PriorTerm::from_prior(&uniform).unwrap(),
+    )
+    .unwrap();
+    assert!(loss.proposal_within_prior());
+}
