@@ -190,7 +190,7 @@ macro_rules! kinds {
                 match kind.as_str() {
                     $($name => {
                         crate::io::check_version::<$model>(version)?;
-                        Ok(Estimator::$variant(<$model as crate::io::SavedModel>::from_binary_body(version, body)?))
+                        Ok(Estimator::$variant(crate::io::decode_binary::<$model>(bytes, version, body)?))
                     })*
                     _ => Err(unknown_kind(&kind)),
                 }
@@ -205,14 +205,13 @@ macro_rules! kinds {
 
             /// An estimator of any kind from its JSON encoding.
             pub fn from_json(json: &str) -> Result<Estimator, FlowError> {
-                let (kind, version, model) = crate::io::read_json(json)?;
-                Estimator::from_json_parts(&kind, version, model)
+                Estimator::from_json_parts(crate::io::read_json(json)?)
             }
 
-            fn from_json_parts(kind: &str, version: u32, model: serde_json::Value) -> Result<Estimator, FlowError> {
-                match kind {
-                    $($name => Ok(Estimator::$variant(crate::io::model_from_json_parts(kind, version, model)?)),)*
-                    _ => Err(unknown_kind(kind)),
+            fn from_json_parts(parts: crate::io::JsonParts) -> Result<Estimator, FlowError> {
+                match parts.kind.as_str() {
+                    $($name => Ok(Estimator::$variant(crate::io::model_from_json_parts(parts)?)),)*
+                    _ => Err(unknown_kind(&parts.kind)),
                 }
             }
         }
@@ -278,34 +277,27 @@ impl Estimator {
         Ok(())
     }
 
-    /// Loads an estimator of any kind saved with [`save`](Self::save).
+    /// Loads an estimator of any kind saved with [`save`](Self::save); a changed or
+    /// corrupted file is a [`FlowError::Corrupted`] naming it.
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Estimator, FlowError> {
-        Estimator::from_bytes(&std::fs::read(path)?)
+        let path = path.as_ref();
+        Estimator::from_bytes(&std::fs::read(path)?).map_err(|e| e.in_file(path))
     }
 }
 
 /// In a serde document (e.g. a posterior file) an estimator is its JSON envelope
-/// `{"format", "kind", "version", "model"}`. Reading needs a self-describing format (JSON
-/// and the like); for compact binary files use [`Estimator::to_bytes`]. A bare MAF model
-/// (the estimator field of earlier posterior files) reads as a MAF.
+/// `{"format", "kind", "version", "checksum", "model"}`, checksummed as in
+/// [`io`](crate::io). Reading needs a self-describing format (JSON and the like); for
+/// compact binary files use [`Estimator::to_bytes`]. A bare MAF model (the estimator field
+/// of earlier posterior files) reads as a MAF.
 #[cfg(feature = "serde")]
 impl Serialize for Estimator {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut st = serializer.serialize_struct("Estimator", 4)?;
-        st.serialize_field("format", crate::io::FORMAT_TAG)?;
-        st.serialize_field("kind", self.kind())?;
-        each!(self, m => {
-            st.serialize_field("version", &version_of(m))?;
-            st.serialize_field("model", m)?;
-        });
-        st.end()
+        use serde::ser::Error;
+        each!(self, m => crate::io::json_envelope(m))
+            .map_err(S::Error::custom)?
+            .serialize(serializer)
     }
-}
-
-#[cfg(feature = "serde")]
-fn version_of<M: crate::io::SavedModel>(_: &M) -> u32 {
-    M::VERSION
 }
 
 #[cfg(feature = "serde")]
@@ -315,12 +307,18 @@ impl<'de> Deserialize<'de> for Estimator {
         let mut value = serde_json::Value::deserialize(deserializer)?;
         let legacy_maf = value.get("format").is_none() && value.get("config").is_some();
         let parts = if legacy_maf {
-            Ok(("maf".to_owned(), 2, value))
+            Ok(crate::io::JsonParts {
+                kind: "maf".to_owned(),
+                version: 2,
+                recorded: None,
+                computed: String::new(),
+                model: value,
+            })
         } else {
             crate::io::read_json_value(&mut value)
         };
         parts
-            .and_then(|(kind, version, model)| Estimator::from_json_parts(&kind, version, model))
+            .and_then(Estimator::from_json_parts)
             .map_err(D::Error::custom)
     }
 }

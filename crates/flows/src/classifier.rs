@@ -179,6 +179,7 @@ impl RatioClassifier {
                 data.params.len()
             )));
         }
+        crate::error::check_finite_params(&data.params)?;
         Ok(RatioClassifier { data, net })
     }
 
@@ -385,8 +386,10 @@ impl ChunkModel for RatioClassifier {
 impl crate::io::SavedModel for RatioClassifier {
     type Stored = ClassifierData;
     const KIND: &'static str = "ratio-classifier";
-    const VERSION: u32 = 1;
+    // Version 2 carries a checksum; version 1 is the same layout without one.
+    const VERSION: u32 = 2;
     const OLDEST_VERSION: u32 = 1;
+    const CHECKSUMMED_SINCE: u32 = 2;
     fn from_stored(stored: ClassifierData) -> Result<Self, FlowError> {
         RatioClassifier::from_data(stored)
     }
@@ -557,6 +560,13 @@ mod tests {
             assert_eq!(back.params(), f32s.params());
             let mut v: serde_json::Value = serde_json::from_str(&f32s.to_json().unwrap()).unwrap();
             v["model"]["params"] = serde_json::json!([1.0, 2.0]);
+            // Changed, the file no longer matches its checksum; sealed again, the change
+            // is checked against the architecture.
+            assert!(matches!(
+                RatioClassifier::from_json(&v.to_string()),
+                Err(FlowError::Corrupted { .. })
+            ));
+            crate::io::seal_json(&mut v);
             assert!(matches!(
                 RatioClassifier::from_json(&v.to_string()),
                 Err(FlowError::ArchitectureMismatch(_))

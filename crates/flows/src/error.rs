@@ -68,6 +68,31 @@ pub enum FlowError {
     /// Calls came in an order that cannot work (e.g. a backward pass without a forward).
     #[error("out of order: {0}")]
     OutOfOrder(String),
+    /// A saved file whose content does not match its checksum (or that lacks the checksum
+    /// its version carries, or holds bytes after its end): it was changed or corrupted
+    /// after it was written, and is not loaded as another estimator.
+    #[error("{}{what}; the file was changed or corrupted", file_prefix(path.as_deref()))]
+    Corrupted {
+        /// The file, where the data came from one.
+        path: Option<std::path::PathBuf>,
+        /// What was expected and what was found (e.g. the checksum the file records and
+        /// the one its content gives).
+        what: String,
+    },
+}
+
+/// Checks that a model's parameters (e.g. read from a file) are all finite.
+pub(crate) fn check_finite_params(params: &[f64]) -> Result<(), FlowError> {
+    if params.iter().any(|v| !v.is_finite()) {
+        return Err(FlowError::NonFinite("the parameters"));
+    }
+    Ok(())
+}
+
+/// `"path: "`, or nothing.
+pub(crate) fn file_prefix(path: Option<&std::path::Path>) -> String {
+    path.map(|p| format!("{}: ", p.display()))
+        .unwrap_or_default()
 }
 
 impl From<simfer_nn::NnError> for FlowError {
@@ -89,6 +114,18 @@ impl From<simfer_nn::NnError> for FlowError {
 }
 
 impl FlowError {
+    /// The error with the file it concerns, for errors that name one
+    /// ([`Corrupted`](Self::Corrupted)); others are returned as they are.
+    pub fn in_file(self, file: impl AsRef<std::path::Path>) -> Self {
+        match self {
+            FlowError::Corrupted { path: None, what } => FlowError::Corrupted {
+                path: Some(file.as_ref().to_path_buf()),
+                what,
+            },
+            e => e,
+        }
+    }
+
     /// A [`DimensionMismatch`](Self::DimensionMismatch) from anything printable.
     pub fn dims(what: &'static str, expected: impl ToString, found: impl ToString) -> Self {
         FlowError::DimensionMismatch {

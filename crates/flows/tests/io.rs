@@ -86,6 +86,8 @@ fn another_version_or_architecture_is_a_clear_error() {
     // Parameters that do not fit the stored architecture.
     let mut v: serde_json::Value = serde_json::from_str(&maf.to_json().unwrap()).unwrap();
     v["model"]["config"]["hidden_features"] = serde_json::json!(49);
+    // (Sealed again: a changed file fails its checksum first.)
+    simfer_flows::io::seal_json(&mut v);
     let err = Maf::from_json(&v.to_string()).unwrap_err();
     assert!(matches!(err, FlowError::ArchitectureMismatch(_)), "{err}");
     assert!(err.to_string().contains("parameters"), "{err}");

@@ -4,6 +4,7 @@ mod common;
 mod conformance;
 mod density;
 mod gradients;
+mod integrity;
 mod io;
 mod mdn;
 mod nsf;

@@ -862,6 +862,8 @@ fn bad_inputs_are_clear_errors() {
     let json = m.to_json().unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
     v["model"]["params"].as_array_mut().unwrap().pop();
+    // (Sealed again: a changed file fails its checksum first.)
+    simfer_flows::io::seal_json(&mut v);
     let e = Mdn::from_json(&v.to_string()).unwrap_err();
     assert!(
         matches!(e, FlowError::ArchitectureMismatch(ref s) if s.contains("5760")),

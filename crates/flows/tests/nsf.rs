@@ -860,18 +860,17 @@ fn bits(v: &[f64]) -> Vec<u64> {
 #[test]
 fn another_kind_version_or_architecture_is_a_clear_error() {
     let (nsf, theta, x) = flow(&NsfConfig::default(), 2, 1, 3, 0.05);
-    let json = nsf
-        .to_json()
-        .unwrap()
-        .replacen("\"version\":1", "\"version\":2", 1);
+    let version = <Nsf as simfer_flows::io::SavedModel>::VERSION;
+    let json = nsf.to_json().unwrap().replacen(
+        &format!("\"version\":{version}"),
+        &format!("\"version\":{}", version + 1),
+        1,
+    );
     let err = Nsf::from_json(&json).unwrap_err();
     assert!(
         matches!(
             err,
-            FlowError::VersionMismatch {
-                found_version: 2,
-                ..
-            }
+            FlowError::VersionMismatch { found_version, .. } if found_version == version + 1
         ),
         "{err}"
     );
@@ -895,11 +894,14 @@ fn another_kind_version_or_architecture_is_a_clear_error() {
     // Parameters that do not fit the stored architecture.
     let mut v: serde_json::Value = serde_json::from_str(&nsf.to_json().unwrap()).unwrap();
     v["model"]["config"]["num_bins"] = serde_json::json!(9);
+    // (Sealed again: a changed file fails its checksum first.)
+    simfer_flows::io::seal_json(&mut v);
     let err = Nsf::from_json(&v.to_string()).unwrap_err();
     assert!(matches!(err, FlowError::ArchitectureMismatch(_)), "{err}");
     assert!(err.to_string().contains("parameters"), "{err}");
     // A stored configuration that is invalid.
     v["model"]["config"]["tail_bound"] = serde_json::json!(-1.0);
+    simfer_flows::io::seal_json(&mut v);
     assert!(matches!(
         Nsf::from_json(&v.to_string()),
         Err(FlowError::InvalidConfig(_))

@@ -1,6 +1,7 @@
-//! The MAF in the self-describing estimator format (kind `maf`): version 3 writes the
-//! neutral field names (`input_dim`, `condition_dim`, …); versions 1 and 2 (format tag
-//! `simfer-maf`, θ/x field names) still load. Version 2 added the training
+//! The MAF in the self-describing estimator format (kind `maf`): version 4 carries a
+//! checksum; version 3, the same layout without one, wrote the neutral field names
+//! (`input_dim`, `condition_dim`, …); versions 1 and 2 (format tag `simfer-maf`, θ/x field
+//! names) still load. Version 2 added the training
 //! [`precision`](super::MafConfig::precision); files of version 1 load with the default.
 
 use std::io::{Read, Write};
@@ -17,16 +18,15 @@ use crate::standardize::Standardization;
 impl SavedModel for Maf {
     type Stored = MafData;
     const KIND: &'static str = "maf";
-    const VERSION: u32 = 3;
+    const VERSION: u32 = 4;
     const OLDEST_VERSION: u32 = 1;
+    const CHECKSUMMED_SINCE: u32 = 4;
 
     fn from_binary_body(version: u32, body: &[u8]) -> Result<Self, FlowError> {
         let data: MafData = if version == 1 {
-            postcard::from_bytes::<MafDataV1>(body)
-                .map_err(|e| FlowError::Serialization(e.to_string()))?
-                .into()
+            io::decode_exact::<MafDataV1>(body)?.into()
         } else {
-            postcard::from_bytes(body).map_err(|e| FlowError::Serialization(e.to_string()))?
+            io::decode_exact(body)?
         };
         Maf::from_data(data)
     }
@@ -68,7 +68,8 @@ impl Maf {
 
     /// Loads a flow saved with [`save`](Self::save).
     pub fn load(path: impl AsRef<Path>) -> Result<Maf, FlowError> {
-        Maf::from_bytes(&std::fs::read(path)?)
+        let path = path.as_ref();
+        Maf::from_bytes(&std::fs::read(path)?).map_err(|e| e.in_file(path))
     }
 
     /// The flow as JSON, for reading by people and other tools. Numbers round-trip
@@ -77,7 +78,7 @@ impl Maf {
         io::to_json(self)
     }
 
-    /// A flow from [`to_json`](Self::to_json)'s output (or a version 1 or 2 file).
+    /// A flow from [`to_json`](Self::to_json)'s output (or a file of an earlier version).
     pub fn from_json(json: &str) -> Result<Maf, FlowError> {
         io::from_json(json)
     }

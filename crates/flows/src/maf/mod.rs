@@ -266,6 +266,7 @@ impl Maf {
                 data.params.len()
             )));
         }
+        crate::error::check_finite_params(&data.params)?;
         if data.permutations.len() != data.config.num_transforms {
             return Err(FlowError::ArchitectureMismatch(format!(
                 "expected {} permutations (one per transform), found {}",

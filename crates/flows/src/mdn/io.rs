@@ -1,5 +1,6 @@
-//! The MDN in the self-describing estimator format (kind `mdn`, version 1): the
-//! configuration, dimensions, standardization statistics and parameters.
+//! The MDN in the self-describing estimator format (kind `mdn`): the configuration,
+//! dimensions, standardization statistics and parameters. Version 2 carries a checksum;
+//! version 1, the same layout without one, still loads.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -11,8 +12,9 @@ use crate::io::{self, SavedModel};
 impl SavedModel for Mdn {
     type Stored = MdnData;
     const KIND: &'static str = "mdn";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
     const OLDEST_VERSION: u32 = 1;
+    const CHECKSUMMED_SINCE: u32 = 2;
 
     fn from_stored(data: MdnData) -> Result<Self, FlowError> {
         Mdn::from_data(data)
@@ -51,7 +53,8 @@ impl Mdn {
 
     /// Loads an MDN saved with [`save`](Self::save).
     pub fn load(path: impl AsRef<Path>) -> Result<Mdn, FlowError> {
-        Mdn::from_bytes(&std::fs::read(path)?)
+        let path = path.as_ref();
+        Mdn::from_bytes(&std::fs::read(path)?).map_err(|e| e.in_file(path))
     }
 
     /// The MDN as JSON, for reading by people and other tools. Numbers round-trip

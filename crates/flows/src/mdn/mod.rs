@@ -408,6 +408,7 @@ impl Mdn {
                 data.params.len()
             )));
         }
+        crate::error::check_finite_params(&data.params)?;
         let log_det_std = data.input_stats.log_det();
         Ok(Mdn {
             net: Net {

@@ -1,4 +1,5 @@
-//! The NSF in the self-describing estimator format (kind `nsf`, version 1).
+//! The NSF in the self-describing estimator format (kind `nsf`): version 2 carries a
+//! checksum; version 1, the same layout without one, still loads.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -10,8 +11,9 @@ use crate::io::{self, SavedModel};
 impl SavedModel for Nsf {
     type Stored = NsfData;
     const KIND: &'static str = "nsf";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
     const OLDEST_VERSION: u32 = 1;
+    const CHECKSUMMED_SINCE: u32 = 2;
 
     fn from_stored(data: NsfData) -> Result<Self, FlowError> {
         Nsf::from_data(data)
@@ -50,7 +52,8 @@ impl Nsf {
 
     /// Loads a flow saved with [`save`](Self::save).
     pub fn load(path: impl AsRef<Path>) -> Result<Nsf, FlowError> {
-        Nsf::from_bytes(&std::fs::read(path)?)
+        let path = path.as_ref();
+        Nsf::from_bytes(&std::fs::read(path)?).map_err(|e| e.in_file(path))
     }
 
     /// The flow as JSON, for reading by people and other tools. Numbers round-trip

@@ -487,6 +487,7 @@ impl Nsf {
                 data.params.len()
             )));
         }
+        crate::error::check_finite_params(&data.params)?;
         let log_det_std = data.input_stats.log_det();
         Ok(Nsf {
             data,
