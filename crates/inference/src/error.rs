@@ -13,9 +13,10 @@ pub enum InferenceError {
     /// Training failed (diverging loss, too little data, bad settings, ...).
     #[error(transparent)]
     Training(#[from] SnpeError),
-    /// The density estimator reported an error.
+    /// The density estimator reported an error (but for a corrupted file, which is
+    /// [`Corrupted`](Self::Corrupted)).
     #[error("density estimator: {0}")]
-    Flow(#[from] FlowError),
+    Flow(FlowError),
     /// The prior reported an error.
     #[error("prior: {0}")]
     Distribution(#[from] DistributionError),
@@ -123,8 +124,50 @@ pub enum InferenceError {
     /// A file is not a posterior file of a version this build reads.
     #[error("{0}")]
     Format(String),
+    /// A saved file whose content does not match its checksum (or that lacks the checksum
+    /// its version carries): it was changed or corrupted after it was written, and is not
+    /// loaded as another posterior.
+    #[error("{}{what}; the file was changed or corrupted", file_prefix(path.as_deref()))]
+    Corrupted {
+        /// The file, where the data came from one.
+        path: Option<std::path::PathBuf>,
+        /// What was expected and what was found (e.g. the checksum the file records and
+        /// the one its content gives).
+        what: String,
+    },
     /// Something this method, estimator or model cannot do (e.g. save a researcher's
     /// estimator that has no serialization, to checkpoint a run).
     #[error("unsupported: {0}")]
     Unsupported(String),
+}
+
+impl From<FlowError> for InferenceError {
+    /// [`FlowError::Corrupted`] becomes [`InferenceError::Corrupted`] (the same failure,
+    /// the same name), every other error [`InferenceError::Flow`].
+    fn from(e: FlowError) -> Self {
+        match e {
+            FlowError::Corrupted { path, what } => InferenceError::Corrupted { path, what },
+            e => InferenceError::Flow(e),
+        }
+    }
+}
+
+impl InferenceError {
+    /// The error with the file it concerns, for errors that name one
+    /// ([`Corrupted`](Self::Corrupted) without a file); others are returned as they are.
+    pub fn in_file(self, file: impl AsRef<std::path::Path>) -> Self {
+        match self {
+            InferenceError::Corrupted { path: None, what } => InferenceError::Corrupted {
+                path: Some(file.as_ref().to_path_buf()),
+                what,
+            },
+            e => e,
+        }
+    }
+}
+
+/// `"path: "`, or nothing.
+fn file_prefix(path: Option<&std::path::Path>) -> String {
+    path.map(|p| format!("{}: ", p.display()))
+        .unwrap_or_default()
 }

@@ -62,7 +62,8 @@ fn inference_exception(e: &InferenceError) -> fn(String) -> PyErr {
         | InferenceError::InvalidConfig { .. }
         | InferenceError::InvalidSimulations { .. }
         | InferenceError::NoValidSimulations { .. }
-        | InferenceError::Format(_) => PyValueError::new_err,
+        | InferenceError::Format(_)
+        | InferenceError::Corrupted { .. } => PyValueError::new_err,
         InferenceError::Training(
             simfer_snpe::SnpeError::DimensionMismatch { .. }
             | simfer_snpe::SnpeError::NotEnoughData { .. }

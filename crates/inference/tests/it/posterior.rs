@@ -129,7 +129,11 @@ fn save_and_load_give_identical_log_probs() {
 
     // Another version or format is a clear error.
     let text = std::fs::read_to_string(&path).unwrap();
-    let other = text.replacen("\"version\":2", "\"version\":99", 1);
+    let other = text.replacen(
+        &format!("\"version\":{}", simfer_inference::POSTERIOR_FORMAT_VERSION),
+        "\"version\":99",
+        1,
+    );
     let err = DirectPosterior::<simfer_flows::Estimator>::from_json(&other).unwrap_err();
     assert!(err.to_string().contains("version 99"), "{err}");
     let err =
@@ -137,9 +141,11 @@ fn save_and_load_give_identical_log_probs() {
             .unwrap_err();
     assert!(err.to_string().contains("simfer-posterior"), "{err}");
     assert!(DirectPosterior::<simfer_flows::Estimator>::from_json("not json").is_err());
-    // An estimator of an unknown kind, or a known kind in an unknown version.
+    // An estimator of an unknown kind, or a known kind in an unknown version (the file
+    // sealed again, as a changed file fails its checksum first).
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["estimator"]["kind"] = serde_json::json!("spline-of-the-future");
+    simfer_flows::io::seal_json(&mut v);
     let err = DirectPosterior::<simfer_flows::Estimator>::from_json(&v.to_string()).unwrap_err();
     assert!(
         err.to_string().contains("spline-of-the-future") && err.to_string().contains("`maf`"),
@@ -147,14 +153,17 @@ fn save_and_load_give_identical_log_probs() {
     );
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["estimator"]["version"] = serde_json::json!(41);
+    simfer_flows::io::seal_json(&mut v);
     let err = DirectPosterior::<simfer_flows::Estimator>::from_json(&v.to_string()).unwrap_err();
     assert!(err.to_string().contains("version 41"), "{err}");
 
-    // A file of version 1 (the estimator a bare MAF) still loads, with the same density.
+    // A file of version 1 (the estimator a bare MAF, no checksum) still loads, with the
+    // same density.
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     let model = v["estimator"]["model"].take();
     v["estimator"] = model;
     v["version"] = serde_json::json!(1);
+    v.as_object_mut().unwrap().remove("checksum");
     let old: DirectPosterior = DirectPosterior::from_json(&v.to_string()).unwrap();
     assert_eq!(old.log_prob(&theta, None).unwrap(), a);
     std::fs::remove_dir_all(&dir).ok();
@@ -206,6 +215,7 @@ fn posterior_files_of_every_estimator_kind_save_and_load() {
         let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["estimator"]["kind"], serde_json::json!(kind.name()));
         v["estimator"]["version"] = serde_json::json!(77);
+        simfer_flows::io::seal_json(&mut v);
         let err = DirectPosterior::<simfer_flows::Estimator>::from_json(&v.to_string())
             .unwrap_err()
             .to_string();
