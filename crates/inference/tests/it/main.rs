@@ -5,6 +5,7 @@ mod durable;
 mod errors;
 mod mcmc;
 mod methods;
+mod mutations;
 mod non_atomic;
 mod posterior;
 mod tutorial;
