@@ -380,6 +380,9 @@ pub fn simulate_batch_with(
         // Chunks only group work for scheduling and progress; every simulation still has its
         // own stream, so the chunk size does not change the result.
         let per_chunk = (n / (rayon::current_num_threads() * 8)).clamp(1, 256);
+        // A hidden bar is not updated: an update reads the clock and takes time-dependent
+        // branches (its rate estimate), which would make the work vary from run to run.
+        let show = !pb.is_hidden();
         let lowest_failure = AtomicUsize::new(usize::MAX);
         let failures: Mutex<Vec<(usize, SimulatorError)>> = Mutex::new(Vec::new());
         let thetas = theta.as_slice();
@@ -415,7 +418,9 @@ pub fn simulate_batch_with(
                         break;
                     }
                 }
-                pb.inc((chunk.len() / xd) as u64);
+                if show {
+                    pb.inc((chunk.len() / xd) as u64);
+                }
             });
         pb.finish_and_clear();
         let failures = failures
@@ -453,6 +458,8 @@ fn simulate_chunks(
     let thetas = theta.as_slice();
     let jobs = Mutex::new(x.as_mut_slice().chunks_mut(xd * size).enumerate());
     let lowest_failure = AtomicUsize::new(usize::MAX);
+    // As in `simulate_batch_with`: a hidden bar is not updated.
+    let show = !pb.is_hidden();
     let errors: Mutex<Vec<(usize, SimulatorError)>> = Mutex::new(Vec::new());
     let failed: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
     let work = || {
@@ -538,7 +545,9 @@ fn simulate_chunks(
                     }
                 }
             }
-            pb.inc(m as u64);
+            if show {
+                pb.inc(m as u64);
+            }
         }
     };
     std::thread::scope(|s| {
