@@ -12,7 +12,7 @@ use simfer_inference::MethodKind;
     name = "cargo xtask",
     bin_name = "cargo xtask",
     about = "Developer tasks for the simfer workspace: run a task, benchmark suites, \
-             C2ST/MMD of sample files, CI"
+             C2ST/MMD of sample files, CI, instruction counts"
 )]
 pub struct Cli {
     /// The task to run.
@@ -35,6 +35,10 @@ pub enum Command {
     Mmd(MmdArgs),
     /// Run what `.ci/run` runs (format, clippy, tests, benches once, xtask smoke run).
     Ci,
+    /// Count the instructions of each performance case under valgrind's callgrind, print
+    /// them beside the committed baseline (.ci/perf-baseline.json) and fail when a case is
+    /// more than 5 % above it.
+    Perf(PerfArgs),
 }
 
 /// A comma-separated list of finite numbers (the one `simfer` parses).
@@ -222,6 +226,22 @@ pub struct MmdArgs {
     pub bandwidth: Option<f64>,
 }
 
+/// Arguments of `perf`.
+#[derive(Debug, Clone, Args)]
+pub struct PerfArgs {
+    /// Rewrite the baseline with this run's counts (only the selected cases with
+    /// `--cases`) instead of comparing.
+    #[arg(long)]
+    pub update: bool,
+    /// Only these cases (comma-separated; `perf-case --list` lists them all).
+    #[arg(long, value_delimiter = ',')]
+    pub cases: Option<Vec<String>>,
+    /// Cases run at once, each under its own valgrind (default: the number of cores);
+    /// the counts do not depend on it.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,5 +398,29 @@ mod tests {
             other => panic!("expected mmd, got {other:?}"),
         }
         assert!(matches!(parse(&["ci"]).map(|c| c.command), Ok(Command::Ci)));
+        match parse(&["perf"]).map(|c| c.command) {
+            Ok(Command::Perf(p)) => assert!(!p.update && p.cases.is_none() && p.jobs.is_none()),
+            other => panic!("expected perf, got {other:?}"),
+        }
+        match parse(&[
+            "perf",
+            "--update",
+            "--cases",
+            "maf_sample_10k,nsf_sample_10k",
+        ])
+        .map(|c| c.command)
+        {
+            Ok(Command::Perf(p)) => {
+                assert!(p.update);
+                assert_eq!(
+                    p.cases,
+                    Some(vec![
+                        "maf_sample_10k".to_string(),
+                        "nsf_sample_10k".to_string()
+                    ])
+                );
+            }
+            other => panic!("expected perf, got {other:?}"),
+        }
     }
 }

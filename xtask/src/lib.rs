@@ -8,6 +8,8 @@
 //!   `report.json` and `report.md` beside the published numbers ([`bench`], [`report`]).
 //! - `c2st A.csv B.csv`, `mmd A.csv B.csv`: two-sample scores of sample files ([`files`]).
 //! - `ci`: what `.ci/run` runs.
+//! - `perf [--update]`: instruction counts of the performance cases under callgrind
+//!   against the committed baseline, failing on a rise of more than 5 % ([`perf`]).
 //!
 //! It calls the workspace's crates (simfer-inference's `run_snpe`, simfer-analysis' C2ST,
 //! MMD, pairplot and sample files, simfer-simulators' tasks); see the README's xtask section.
@@ -22,6 +24,7 @@ pub mod bench;
 pub mod cli;
 pub mod files;
 pub mod infer;
+pub mod perf;
 pub mod predictive;
 pub mod published;
 pub mod reference;

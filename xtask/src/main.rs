@@ -56,6 +56,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("running {}", script.display()))?;
             ensure!(status.success(), "{} failed: {status}", script.display());
         }
+        Task::Perf(args) => {
+            let report = xtask::perf::perf(&args)?;
+            if !report.updated {
+                println!(
+                    "no case more than {} % above the baseline",
+                    xtask::perf::TOLERANCE_PERCENT
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
