@@ -49,7 +49,9 @@ pub fn with_interrupt_check<R>(check: impl FnMut() -> bool + 'static, f: impl Fn
 /// than called again.
 pub fn interrupt_requested() -> bool {
     CHECKS.with(|c| match c.try_borrow_mut() {
-        Ok(mut checks) => checks.iter_mut().any(|check| check()),
+        // Innermost first: the check of the call running now sees a signal before any
+        // other.
+        Ok(mut checks) => checks.iter_mut().rev().any(|check| check()),
         Err(_) => false,
     })
 }
