@@ -23,6 +23,7 @@ use nalgebra::DMatrixView;
 use crate::error::NnError;
 use crate::par;
 use crate::precision::{Precision, Real};
+use crate::subnormal::FlushSubnormals;
 
 /// Columns per chunk aim at this; chunk boundaries depend only on the batch size.
 pub const CHUNK_TARGET: usize = 128;
@@ -390,6 +391,7 @@ impl<M: ChunkModel> Passes<M> {
         let items: Vec<_> = lane.slots.iter_mut().zip(pieces).collect();
         par::for_each(items, |(slot, o)| {
             if slot.len > 0 {
+                let _flush = FlushSubnormals::new();
                 model.forward_chunk(params, &mut slot.state, inputs, slot.start, o);
             }
         });
@@ -477,6 +479,7 @@ impl<M: ChunkModel> Passes<M> {
             }
             let w = &weights[slot.start..slot.start + slot.len];
             let Slot { state, grad, .. } = slot;
+            let _flush = FlushSubnormals::new();
             model.backward_chunk(
                 params,
                 state,

@@ -68,6 +68,7 @@ pub mod precision;
 mod random;
 pub mod resnet;
 mod sgemm;
+pub mod subnormal;
 
 pub use driver::{ChunkGrads, ChunkModel, Gradients, PassInputs, Passes, Workspace};
 pub use error::NnError;

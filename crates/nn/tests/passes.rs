@@ -348,3 +348,85 @@ fn misuse_is_an_error() {
         .unwrap_err();
     assert!(e.to_string().contains("input gradient"), "{e}");
 }
+
+/// Reports per column whether a subnormal operand reads as zero inside the chunk
+/// (1.0) or not (0.0), forward and backward.
+#[cfg(target_arch = "x86_64")]
+struct Probe;
+
+#[cfg(target_arch = "x86_64")]
+fn subnormals_flushed() -> f64 {
+    let sub = std::hint::black_box(f32::MIN_POSITIVE / 8.0);
+    if std::hint::black_box(sub * std::hint::black_box(2.0f32)) == 0.0 {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl ChunkModel for Probe {
+    type Chunk<T: Real> = ();
+    fn gradient_len(&self) -> usize {
+        1
+    }
+    fn pass_params<T: Real>(&self, out: &mut Vec<T>) {
+        out.clear();
+        out.push(T::of(0.0));
+    }
+    fn forward_chunk<T: Real>(
+        &self,
+        _: &[T],
+        _: &mut (),
+        _: &PassInputs<'_>,
+        _: usize,
+        out: &mut [f64],
+    ) {
+        out.fill(subnormals_flushed());
+    }
+    fn backward_chunk<T: Real>(&self, _: &[T], _: &mut (), w: &[f64], g: ChunkGrads<'_, T>) {
+        if let Some(gi) = g.input {
+            gi.fill(subnormals_flushed());
+        }
+        let _ = w;
+    }
+}
+
+/// Arithmetic on subnormal numbers is many times slower on x86-64; every chunk, on
+/// whichever thread runs it, is computed with them flushed to zero, and the caller's
+/// mode is left as it was.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn every_chunk_runs_with_subnormals_flushed_and_the_callers_mode_is_kept() {
+    let n = 2000;
+    let x = DMatrix::from_element(1, n, 0.0);
+    let none = DMatrix::<f64>::zeros(0, n);
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a thread pool");
+        pool.install(|| {
+            for precision in [Precision::F32, Precision::F64] {
+                let mut ws = Workspace::new();
+                let passes: &mut Passes<Probe> = ws.get();
+                let mut out = vec![0.0; n];
+                let inputs = PassInputs {
+                    input: x.as_view(),
+                    condition: none.as_view(),
+                };
+                passes
+                    .forward(&Probe, precision, &inputs, &mut out)
+                    .expect("forward");
+                assert!(out.iter().all(|v| *v == 1.0), "forward, {threads} threads");
+                let mut gx = vec![0.0; n];
+                passes
+                    .backward(&Probe, &vec![1.0; n], Gradients::input(&mut gx), None)
+                    .expect("backward");
+                assert!(gx.iter().all(|v| *v == 1.0), "backward, {threads} threads");
+            }
+        });
+    }
+    // Outside the passes, subnormals are as the program had them.
+    assert_eq!(subnormals_flushed(), 0.0);
+}
