@@ -1,6 +1,8 @@
 //! Integration tests of simfer-distributions: one test binary, one module per topic
 //! (the modules live in `tests/main/`).
 
+#[path = "main/arbitrary.rs"]
+mod arbitrary;
 #[path = "main/box_uniform.rs"]
 mod box_uniform;
 #[path = "main/common.rs"]
@@ -13,5 +15,9 @@ mod independent;
 mod lognormal;
 #[path = "main/normal.rs"]
 mod normal;
+#[path = "main/prior_properties.rs"]
+mod prior_properties;
 #[path = "main/traits.rs"]
 mod traits;
+#[path = "main/transform_properties.rs"]
+mod transform_properties;

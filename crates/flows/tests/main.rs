@@ -5,6 +5,7 @@ mod conformance;
 mod density;
 mod gradients;
 mod integrity;
+mod invertibility;
 mod io;
 mod mdn;
 mod nsf;

@@ -24,7 +24,12 @@ fn config(precision: Precision) -> MdnConfig {
 
 /// An MDN whose parameters are perturbed away from the initialisation (which has near-zero
 /// logit, diagonal and upper rows), so every part matters.
-fn mdn(cfg: &MdnConfig, d: usize, c: usize, seed: u64) -> (Mdn, DMatrix<f64>, DMatrix<f64>) {
+pub(crate) fn mdn(
+    cfg: &MdnConfig,
+    d: usize,
+    c: usize,
+    seed: u64,
+) -> (Mdn, DMatrix<f64>, DMatrix<f64>) {
     let (theta, x) = data(d, c, 64, seed);
     let mut m = if c > 0 {
         Mdn::new(cfg, &theta, &x, seed).unwrap()

@@ -31,7 +31,7 @@ fn small_config() -> NsfConfig {
 /// A flow with its parameters moved away from the initialization by ±`spread` (so that the
 /// LU layers are not the identity and every part matters), and its training data, a few
 /// columns of which are stretched so that some coordinates fall in the linear tails.
-fn flow(
+pub(crate) fn flow(
     cfg: &NsfConfig,
     d: usize,
     c: usize,

@@ -46,11 +46,11 @@ fn have_sh() -> bool {
     available("sh", &["-c", "true"])
 }
 
-fn have_awk() -> bool {
+pub(crate) fn have_awk() -> bool {
     have_sh() && available("awk", &["BEGIN { exit 0 }"])
 }
 
-fn repo_file(path: &str) -> PathBuf {
+pub(crate) fn repo_file(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 

@@ -11,7 +11,7 @@ use simfer_simulators::{
     check_sbi_inputs, simulate_batch, simulate_for_sbi,
 };
 
-fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+pub(crate) fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
