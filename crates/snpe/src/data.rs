@@ -135,6 +135,28 @@ pub struct DataSplit {
 }
 
 impl DataSplit {
+    /// The fewest rows `n` for which [`random`](Self::random) with `validation_fraction`
+    /// leaves at least `per_part` rows in the training set and in the validation set;
+    /// `None` for a fraction outside (0, 1) or `per_part` = 0.
+    pub fn min_rows(validation_fraction: f64, per_part: usize) -> Option<usize> {
+        if !(validation_fraction > 0.0 && validation_fraction < 1.0) || per_part == 0 {
+            return None;
+        }
+        let p = per_part as f64;
+        // Both parts grow with n; start a little below where each reaches `per_part`.
+        let start = ((p - 1.0) / validation_fraction)
+            .max(p / (1.0 - validation_fraction))
+            .floor() as usize;
+        let mut n = start.saturating_sub(2).max(2 * per_part);
+        loop {
+            let n_train = ((1.0 - validation_fraction) * n as f64) as usize;
+            if n_train >= per_part && n - n_train >= per_part {
+                return Some(n);
+            }
+            n = n.checked_add(1)?;
+        }
+    }
+
     /// A fresh random split of `0..n`.
     pub fn random(
         n: usize,
@@ -151,7 +173,7 @@ impl DataSplit {
         if n_train == 0 || n_train == n {
             return Err(SnpeError::NotEnoughData {
                 found: n,
-                needed: (1.0 / validation_fraction.min(1.0 - validation_fraction)).ceil() as usize,
+                needed: Self::min_rows(validation_fraction, 1).unwrap_or(2),
                 reason: format!(
                     "a validation fraction of {validation_fraction} must leave at least one \
                      training and one validation sample"
