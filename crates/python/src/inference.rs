@@ -701,7 +701,7 @@ impl PyInference {
                 self.progress,
             )
             .map_err(|failure| {
-                PyError::Python(keep_in_exception(py, failure, &theta, num_simulations))
+                PyError::Python(keep_in_exception(py, *failure, &theta, num_simulations))
             })?;
             let runner = &mut self.runner;
             let kept = x.clone();

@@ -116,11 +116,13 @@ pub(crate) fn simulate_python_keeping(
     theta: &DMatrix<f64>,
     batch_size: usize,
     progress: bool,
-) -> std::result::Result<DMatrix<f64>, PartialSimulations> {
+) -> std::result::Result<DMatrix<f64>, Box<PartialSimulations>> {
     let n = theta.ncols();
-    let nothing = |error| PartialSimulations {
-        error,
-        done: DMatrix::zeros(0, 0),
+    let nothing = |error| {
+        Box::new(PartialSimulations {
+            error,
+            done: DMatrix::zeros(0, 0),
+        })
     };
     sim.set_batch_size(batch_size);
     let mut first: Vec<f64> = Vec::new();
@@ -162,10 +164,10 @@ pub(crate) fn simulate_python_keeping(
                 values.extend_from_slice(&x);
             }
             let done = values.len() / x_dim.max(1);
-            Err(PartialSimulations {
+            Err(Box::new(PartialSimulations {
                 error,
                 done: DMatrix::from_vec(x_dim, done, values),
-            })
+            }))
         }
     }
 }
@@ -256,7 +258,7 @@ pub fn simulate_for_sbi<'py>(
             .call_method1("seed", (seed % (1 << 32),))?;
         let x = simulate_python_keeping(py, &sim.inner, &theta, batch_size, show_progress_bar)
             .map_err(|failure| {
-                PyError::Python(keep_in_exception(py, failure, &theta, num_simulations))
+                PyError::Python(keep_in_exception(py, *failure, &theta, num_simulations))
             })?;
         Ok((theta, x))
     })?;
