@@ -466,6 +466,26 @@ fn a_posterior_saved_where_no_directory_is() {
 }
 
 #[test]
+fn a_failed_overwrite_of_a_posterior_file() {
+    let dir = scratch("failed-overwrite");
+    let path = dir.join("posterior.json");
+    std::fs::write(&path, "the old posterior").unwrap();
+    // The save writes a temporary file beside the target first: where it cannot, the save
+    // fails and the file already there is left as it was.
+    let tmp = dir.join(format!(".posterior.json.tmp-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let err = trained().save(&path).unwrap_err();
+    assert!(matches!(err, InferenceError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "the old posterior");
+    // Once it can, the save replaces the file whole.
+    std::fs::remove_dir(&tmp).unwrap();
+    trained().save(&path).unwrap();
+    DirectPosterior::<Estimator>::load(&path).unwrap();
+    assert!(!tmp.exists());
+}
+
+#[test]
 fn prior_bounds_with_low_not_below_high() {
     let err = BoxUniform::new(vec![0.0, 1.0], vec![1.0, 1.0]).unwrap_err();
     assert!(
