@@ -191,3 +191,32 @@ impl DataSplit {
 }
 
 pub(crate) use simfer_flows::nn::shuffle;
+
+#[cfg(test)]
+mod tests {
+    use super::DataSplit;
+
+    /// Whether a split of `n` rows leaves at least `p` in each part.
+    fn splits(n: usize, fraction: f64, p: usize) -> bool {
+        let n_train = ((1.0 - fraction) * n as f64) as usize;
+        n_train >= p && n - n_train >= p
+    }
+
+    #[test]
+    fn min_rows_is_the_fewest_rows_that_split() {
+        for fraction in [0.01, 0.05, 0.1, 0.2, 0.25, 1.0 / 3.0, 0.5, 0.75, 0.9, 0.99] {
+            for p in 1..=12 {
+                let n = DataSplit::min_rows(fraction, p).unwrap();
+                assert!(splits(n, fraction, p), "{fraction} {p}: {n}");
+                assert!(
+                    (0..n).all(|m| !splits(m, fraction, p)),
+                    "{fraction} {p}: fewer than {n} split"
+                );
+            }
+        }
+        assert_eq!(DataSplit::min_rows(0.1, 1), Some(2));
+        assert_eq!(DataSplit::min_rows(0.1, 2), Some(11));
+        assert_eq!(DataSplit::min_rows(0.0, 1), None);
+        assert_eq!(DataSplit::min_rows(0.1, 0), None);
+    }
+}
