@@ -140,6 +140,30 @@ pub fn infer(
     settings: &InferenceSettings,
 ) -> Result<InferenceOutcome> {
     let simulator: Box<dyn Simulator> = task.simulator();
+    let run = inference_of(task, x_o, settings)
+        .run(simulator.as_ref())
+        .with_context(|| format!("{} on {}", settings.method, task.name()))?;
+
+    Ok(simfer_cli::outputs::summarize(
+        &run,
+        settings.seed,
+        settings.samples,
+    )?)
+}
+
+/// Checks the settings of [`infer`] that need no simulation (the rounds, the simulations
+/// per round against what training needs), so that they are refused before anything runs.
+///
+/// # Errors
+/// The setting that is wrong, with what was expected and what was found.
+pub fn check_settings(task: &dyn Task, x_o: &[f64], settings: &InferenceSettings) -> Result<()> {
+    inference_of(task, x_o, settings)
+        .check()
+        .with_context(|| format!("{} on {}", settings.method, task.name()))
+}
+
+/// The inference [`infer`] runs.
+fn inference_of(task: &dyn Task, x_o: &[f64], settings: &InferenceSettings) -> Inference {
     let training = simfer_snpe::TrainingConfig {
         max_num_epochs: settings.max_epochs,
         ..Default::default()
@@ -160,15 +184,7 @@ pub fn infer(
     if settings.method.uses_estimator() {
         inference = inference.estimator(settings.estimator);
     }
-    let run = inference
-        .run(simulator.as_ref())
-        .with_context(|| format!("{} on {}", settings.method, task.name()))?;
-
-    Ok(simfer_cli::outputs::summarize(
-        &run,
-        settings.seed,
-        settings.samples,
-    )?)
+    inference
 }
 
 /// A `u64` seed drawn from stream `stream` of `seed`.

@@ -151,6 +151,11 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
         precision: args.precision.into(),
         progress: args.progress,
     };
+    // Refuse what cannot run, and an output directory that cannot be made, before any
+    // simulation or training.
+    crate::infer::check_settings(task.as_ref(), &observation.x_o, &settings)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating the output directory {}", args.out.display()))?;
     let outcome = infer(task.as_ref(), &observation.x_o, &settings)?;
 
     let t = Instant::now();

@@ -1,6 +1,8 @@
 //! Integration tests of the `xtask` binary: `run` (smoke run, thread independence,
 //! observation files, errors), `c2st`/`mmd` of files, and a one-run `bench`.
 
+mod bad_inputs;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

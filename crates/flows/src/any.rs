@@ -273,15 +273,16 @@ impl Default for EstimatorConfig {
 impl Estimator {
     /// Saves the estimator to a file in the binary format.
     pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<(), FlowError> {
-        std::fs::write(path, self.to_bytes()?)?;
-        Ok(())
+        let path = path.as_ref();
+        crate::io::write_file(path, &self.to_bytes()?)
     }
 
     /// Loads an estimator of any kind saved with [`save`](Self::save); a changed or
     /// corrupted file is a [`FlowError::Corrupted`] naming it.
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Estimator, FlowError> {
         let path = path.as_ref();
-        Estimator::from_bytes(&std::fs::read(path)?).map_err(|e| e.in_file(path))
+        let bytes = crate::io::read_file(path)?;
+        Estimator::from_bytes(&bytes).map_err(|e| e.in_file(path))
     }
 }
 

@@ -53,6 +53,14 @@ pub enum FlowError {
     /// Reading or writing a file failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// Reading or writing the file `path` failed.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
     /// Encoding or decoding a saved model failed.
     #[error("serialization error: {0}")]
     Serialization(String),

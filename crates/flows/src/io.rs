@@ -468,3 +468,19 @@ pub(crate) fn model_from_json_parts<M: SavedModel>(parts: JsonParts) -> Result<M
         serde_json::from_value(parts.model).map_err(|e| FlowError::Serialization(e.to_string()))?;
     M::from_stored(stored)
 }
+
+/// Writes `bytes` to `path`; an error names the file.
+pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), FlowError> {
+    std::fs::write(path, bytes).map_err(|source| FlowError::File {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads the file `path`; an error names it.
+pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<u8>, FlowError> {
+    std::fs::read(path).map_err(|source| FlowError::File {
+        path: path.to_path_buf(),
+        source,
+    })
+}

@@ -153,14 +153,20 @@ impl From<FlowError> for InferenceError {
 }
 
 impl InferenceError {
-    /// The error with the file it concerns, for errors that name one
-    /// ([`Corrupted`](Self::Corrupted) without a file); others are returned as they are.
+    /// The error with the file it concerns, for errors about a file's content
+    /// ([`Corrupted`](Self::Corrupted) without a file, [`Format`](Self::Format), an
+    /// estimator's [`Flow`](Self::Flow) error); others are returned as they are.
     pub fn in_file(self, file: impl AsRef<std::path::Path>) -> Self {
+        let file = file.as_ref();
         match self {
             InferenceError::Corrupted { path: None, what } => InferenceError::Corrupted {
-                path: Some(file.as_ref().to_path_buf()),
+                path: Some(file.to_path_buf()),
                 what,
             },
+            InferenceError::Format(message) => {
+                InferenceError::Format(format!("{}: {message}", file.display()))
+            }
+            InferenceError::Flow(e) => InferenceError::Flow(e.in_file(file)),
             e => e,
         }
     }

@@ -184,12 +184,23 @@ where
         Ok(posterior)
     }
 
-    /// Writes [`to_json`](Self::to_json) to `path`.
+    /// Writes [`to_json`](Self::to_json) to `path`, atomically: to a temporary file beside
+    /// it (`.NAME.tmp-PID`), then renamed over `path`, so that a save that fails (or is
+    /// killed) leaves a file already at `path` as it was.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), InferenceError> {
         let path = path.as_ref();
-        std::fs::write(path, self.to_json()?).map_err(|source| InferenceError::Io {
-            path: path.display().to_string(),
-            source,
+        let json = self.to_json()?;
+        let name = path
+            .file_name()
+            .map_or_else(|| "posterior".into(), |n| n.to_string_lossy().into_owned());
+        let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+        let written = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, path));
+        written.map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            InferenceError::Io {
+                path: path.display().to_string(),
+                source,
+            }
         })
     }
 

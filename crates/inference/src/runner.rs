@@ -508,11 +508,20 @@ impl Inference {
         self.run_inner(simulator, Some(log))
     }
 
-    fn run_inner(
-        self,
-        simulator: &dyn Simulator,
-        log: Option<&dyn RunLog>,
-    ) -> Result<InferenceRun, InferenceError> {
+    /// Checks the settings that need no simulator (the method's name, the number of
+    /// rounds, the simulations per round against what training needs, an observation for
+    /// several rounds), so that a caller can refuse them before it starts anything: a run
+    /// makes these checks, and those of the simulator, before its first simulation.
+    ///
+    /// # Errors
+    /// [`InferenceError::InvalidConfig`] naming the setting, with what was expected and
+    /// what was found; [`InferenceError::NoObservation`] for several rounds without x_o.
+    pub fn check(&self) -> Result<(), InferenceError> {
+        self.checked_rounds().map(|_| ())
+    }
+
+    /// The method and the number of rounds, checked as [`check`](Self::check) says.
+    fn checked_rounds(&self) -> Result<(MethodKind, usize), InferenceError> {
         let kind = self.method_kind()?;
         let rounds = self
             .rounds
@@ -538,6 +547,42 @@ impl Inference {
                 message: "expected at least 1, found 0".into(),
             });
         }
+        if self.x_o.is_none() && rounds > 1 {
+            return Err(InferenceError::NoObservation);
+        }
+        self.estimator_config(kind)?;
+        self.training.check()?;
+        // Training splits each round's simulations into a training and a validation set,
+        // and every batch of a contrastive loss needs rows to contrast: refuse a number of
+        // simulations that cannot be trained on before anything is simulated.
+        let per_part = match kind {
+            MethodKind::Nre | MethodKind::Snre => self.nre.others() + 1,
+            MethodKind::Npe | MethodKind::Snpe | MethodKind::Tsnpe if rounds > 1 => 2,
+            _ => 1,
+        };
+        let fraction = self.training.validation_fraction;
+        if let Some(needed) = simfer_snpe::DataSplit::min_rows(fraction, per_part) {
+            if self.simulations_per_round < needed {
+                return Err(InferenceError::InvalidConfig {
+                    name: "simulations_per_round",
+                    message: format!(
+                        "expected at least {needed}, found {}: training splits off a \
+                         validation fraction of {fraction}, and {kind} needs at least \
+                         {per_part} simulation(s) in the training and in the validation set",
+                        self.simulations_per_round
+                    ),
+                });
+            }
+        }
+        Ok((kind, rounds))
+    }
+
+    fn run_inner(
+        self,
+        simulator: &dyn Simulator,
+        log: Option<&dyn RunLog>,
+    ) -> Result<InferenceRun, InferenceError> {
+        let (kind, rounds) = self.checked_rounds()?;
         if simulator.theta_dim() != self.prior.dim() {
             return Err(InferenceError::DimensionMismatch {
                 what: "the simulator's θ dimension, to match the prior".into(),

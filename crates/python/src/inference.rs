@@ -25,7 +25,7 @@ use crate::method::Adjustable;
 use crate::posterior::{Inner, PyPosterior};
 use crate::priors::{PyPrior, check_device, extract_prior};
 use crate::seed::seed_or_next;
-use crate::simulate::simulate_python;
+use crate::simulate::{PartialSimulations, keep_in_exception, simulate_python_keeping};
 use crate::simulator::wrap;
 
 /// The runner of each family of methods.
@@ -693,13 +693,31 @@ impl PyInference {
                 move || each!(runner, s => s.propose(num_simulations).map_err(PyError::from)),
             )?;
             let theta = proposed.theta().clone();
-            let x = simulate_python(py, &sim.inner, &theta, simulation_batch_size, self.progress)?;
+            let x = simulate_python_keeping(
+                py,
+                &sim.inner,
+                &theta,
+                simulation_batch_size,
+                self.progress,
+            )
+            .map_err(|failure| {
+                PyError::Python(keep_in_exception(py, *failure, &theta, num_simulations))
+            })?;
             let runner = &mut self.runner;
             let kept = x.clone();
             detached(
                 py,
                 move || each!(runner, s => s.append_proposed(proposed, kept).map(|_| ()).map_err(PyError::from)),
-            )?;
+            )
+            .map_err(|error| {
+                // Simulated but not appended (e.g. invalid simulations in a later round):
+                // hand them back with the error.
+                let failure = PartialSimulations {
+                    error,
+                    done: x.clone(),
+                };
+                PyError::Python(keep_in_exception(py, failure, &theta, num_simulations))
+            })?;
             Ok((theta, x))
         })?;
         let theta = arrays::to_numpy(py, &theta)?.into_any();

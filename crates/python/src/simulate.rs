@@ -8,7 +8,7 @@ use numpy::PyArray2;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use simfer_distributions::{Prior, derive_rng};
-use simfer_simulators::{SimulationOptions, simulate_batch};
+use simfer_simulators::SimulationOptions;
 
 use crate::arrays;
 use crate::error::{PyError, Result};
@@ -81,39 +81,129 @@ pub(crate) fn raise_from_simulator<T>(sim: &PythonSimulator, result: Result<T>) 
     }
 }
 
+/// A simulation batch that failed part way, with the simulations done before the failure.
+pub(crate) struct PartialSimulations {
+    /// Why it stopped.
+    pub error: PyError,
+    /// The x's of the first `done.ncols()` θ's, all simulated before the failure.
+    pub done: DMatrix<f64>,
+}
+
+/// Keeps the simulations a batch hands over as they return.
+struct Collect(std::sync::Mutex<Vec<(usize, Vec<f64>)>>);
+
+impl simfer_simulators::SimulationSink for Collect {
+    fn done(
+        &self,
+        first: usize,
+        x: &[f64],
+        _failed: &[(usize, String)],
+    ) -> std::result::Result<(), String> {
+        if let Ok(mut kept) = self.0.lock() {
+            kept.push((first, x.to_vec()));
+        }
+        Ok(())
+    }
+}
+
 /// Simulates `theta` (`theta_dim × n`) with the Python simulator in batches of
-/// `batch_size`, the interpreter released between batches. Its first batch is simulated
-/// directly when x's dimension is not known yet.
-pub(crate) fn simulate_python(
+/// `batch_size`, the interpreter released between batches; its first batch is simulated
+/// directly when x's dimension is not known yet. A failure hands back the simulations done
+/// before it: those of every θ before the first one that failed.
+pub(crate) fn simulate_python_keeping(
     py: Python<'_>,
     sim: &Arc<PythonSimulator>,
     theta: &DMatrix<f64>,
     batch_size: usize,
     progress: bool,
-) -> Result<DMatrix<f64>> {
+) -> std::result::Result<DMatrix<f64>, Box<PartialSimulations>> {
     let n = theta.ncols();
+    let nothing = |error| {
+        Box::new(PartialSimulations {
+            error,
+            done: DMatrix::zeros(0, 0),
+        })
+    };
     sim.set_batch_size(batch_size);
     let mut first: Vec<f64> = Vec::new();
     let mut start = 0;
     if sim.known_x_dim().is_none() && n > 0 {
         start = batch_size.min(n);
-        first = sim.call(py, &theta.as_slice()[..start * theta.nrows()], start)?;
+        first = sim
+            .call(py, &theta.as_slice()[..start * theta.nrows()], start)
+            .map_err(nothing)?;
     }
     let Some(x_dim) = sim.known_x_dim() else {
-        return Err(PyError::Value(
+        return Err(nothing(PyError::Value(
             "num_simulations: expected at least 1 simulation, found 0".into(),
-        ));
+        )));
     };
     let rest = theta.columns(start, n - start).into_owned();
     let inner = Arc::clone(sim);
-    let simulated = detached(py, move || {
+    let sink = Collect(std::sync::Mutex::new(Vec::new()));
+    let simulated = detached(py, || {
         let options = SimulationOptions::with_seed(0).with_progress(progress);
-        Ok(simulate_batch(inner.as_ref(), &rest, &options)?.x)
+        Ok(simfer_simulators::simulate_batch_with(inner.as_ref(), &rest, &options, Some(&sink))?.x)
     });
-    let rest = raise_from_simulator(sim, simulated)?;
     let mut values = first;
-    values.extend_from_slice(rest.as_slice());
-    Ok(DMatrix::from_vec(x_dim, n, values))
+    match raise_from_simulator(sim, simulated) {
+        Ok(rest) => {
+            values.extend_from_slice(rest.as_slice());
+            Ok(DMatrix::from_vec(x_dim, n, values))
+        }
+        Err(error) => {
+            // The simulations of the rest in order, up to the first gap (the failure).
+            let mut kept = sink.0.into_inner().unwrap_or_else(|e| e.into_inner());
+            kept.sort_by_key(|(first, _)| *first);
+            let mut next = 0;
+            for (first, x) in kept {
+                if first != next {
+                    break;
+                }
+                next += x.len() / x_dim.max(1);
+                values.extend_from_slice(&x);
+            }
+            let done = values.len() / x_dim.max(1);
+            Err(Box::new(PartialSimulations {
+                error,
+                done: DMatrix::from_vec(x_dim, done, values),
+            }))
+        }
+    }
+}
+
+/// `error` as a Python exception carrying, when some were done, the simulations done
+/// before it as its `simulations` attribute, `(theta, x)` of shapes `(k, theta_dim)` and
+/// `(k, x_dim)`, with a note saying so: nothing simulated is lost.
+pub(crate) fn keep_in_exception(
+    py: Python<'_>,
+    failure: PartialSimulations,
+    theta: &DMatrix<f64>,
+    total: usize,
+) -> PyErr {
+    let err: PyErr = failure.error.into();
+    let k = failure.done.ncols();
+    if k == 0 {
+        return err;
+    }
+    let attach = || -> PyResult<()> {
+        let theta_done = theta.columns(0, k).into_owned();
+        let t = arrays::to_numpy(py, &theta_done)?.into_any();
+        let x = arrays::to_numpy(py, &failure.done)?.into_any();
+        let value = err.value(py);
+        value.setattr("simulations", PyTuple::new(py, [t, x])?)?;
+        let note = format!(
+            "simfer: the {k} simulations (of {total}) done before this error are kept in \
+             this exception's `simulations` attribute as (theta, x)"
+        );
+        if value.hasattr("add_note")? {
+            value.call_method1("add_note", (note,))?;
+        }
+        Ok(())
+    };
+    // An exception that takes no attributes is raised as it is.
+    let _ = attach();
+    err
 }
 
 /// Draws `num_simulations` θ's from `proposal` (a prior, or a posterior with a default x)
@@ -166,7 +256,10 @@ pub fn simulate_for_sbi<'py>(
         py.import("numpy")?
             .getattr("random")?
             .call_method1("seed", (seed % (1 << 32),))?;
-        let x = simulate_python(py, &sim.inner, &theta, batch_size, show_progress_bar)?;
+        let x = simulate_python_keeping(py, &sim.inner, &theta, batch_size, show_progress_bar)
+            .map_err(|failure| {
+                PyError::Python(keep_in_exception(py, *failure, &theta, num_simulations))
+            })?;
         Ok((theta, x))
     })?;
     let theta: Bound<'py, PyArray2<f64>> = arrays::to_numpy(py, &theta)?;

@@ -75,10 +75,15 @@ impl PythonSimulator {
             .into_pyarray(py);
         let out = self.function.bind(py).call1((batch,))?;
         let out = arrays::real_array(&out, "the simulator's output").map_err(|e| {
-            PyError::Value(format!(
+            let hint = format!(
                 "{e}; a simulator returns one row of x per row of θ, e.g. a NumPy array of \
                  shape ({m}, x_dim)"
-            ))
+            );
+            // A wrong dtype stays a type error, as for every other array argument.
+            match e {
+                PyError::Type(_) => PyError::Type(hint),
+                _ => PyError::Value(hint),
+            }
         })?;
         let x_dim = match out.shape.as_slice() {
             [rows, k] if *rows == m => *k,

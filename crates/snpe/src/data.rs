@@ -135,6 +135,28 @@ pub struct DataSplit {
 }
 
 impl DataSplit {
+    /// The fewest rows `n` for which [`random`](Self::random) with `validation_fraction`
+    /// leaves at least `per_part` rows in the training set and in the validation set;
+    /// `None` for a fraction outside (0, 1) or `per_part` = 0.
+    pub fn min_rows(validation_fraction: f64, per_part: usize) -> Option<usize> {
+        if !(validation_fraction > 0.0 && validation_fraction < 1.0) || per_part == 0 {
+            return None;
+        }
+        let p = per_part as f64;
+        // Both parts grow with n; start a little below where each reaches `per_part`.
+        let start = ((p - 1.0) / validation_fraction)
+            .max(p / (1.0 - validation_fraction))
+            .floor() as usize;
+        let mut n = start.saturating_sub(2).max(2 * per_part);
+        loop {
+            let n_train = ((1.0 - validation_fraction) * n as f64) as usize;
+            if n_train >= per_part && n - n_train >= per_part {
+                return Some(n);
+            }
+            n = n.checked_add(1)?;
+        }
+    }
+
     /// A fresh random split of `0..n`.
     pub fn random(
         n: usize,
@@ -151,7 +173,7 @@ impl DataSplit {
         if n_train == 0 || n_train == n {
             return Err(SnpeError::NotEnoughData {
                 found: n,
-                needed: (1.0 / validation_fraction.min(1.0 - validation_fraction)).ceil() as usize,
+                needed: Self::min_rows(validation_fraction, 1).unwrap_or(2),
                 reason: format!(
                     "a validation fraction of {validation_fraction} must leave at least one \
                      training and one validation sample"
@@ -169,3 +191,32 @@ impl DataSplit {
 }
 
 pub(crate) use simfer_flows::nn::shuffle;
+
+#[cfg(test)]
+mod tests {
+    use super::DataSplit;
+
+    /// Whether a split of `n` rows leaves at least `p` in each part.
+    fn splits(n: usize, fraction: f64, p: usize) -> bool {
+        let n_train = ((1.0 - fraction) * n as f64) as usize;
+        n_train >= p && n - n_train >= p
+    }
+
+    #[test]
+    fn min_rows_is_the_fewest_rows_that_split() {
+        for fraction in [0.01, 0.05, 0.1, 0.2, 0.25, 1.0 / 3.0, 0.5, 0.75, 0.9, 0.99] {
+            for p in 1..=12 {
+                let n = DataSplit::min_rows(fraction, p).unwrap();
+                assert!(splits(n, fraction, p), "{fraction} {p}: {n}");
+                assert!(
+                    (0..n).all(|m| !splits(m, fraction, p)),
+                    "{fraction} {p}: fewer than {n} split"
+                );
+            }
+        }
+        assert_eq!(DataSplit::min_rows(0.1, 1), Some(2));
+        assert_eq!(DataSplit::min_rows(0.1, 2), Some(11));
+        assert_eq!(DataSplit::min_rows(0.0, 1), None);
+        assert_eq!(DataSplit::min_rows(0.1, 0), None);
+    }
+}

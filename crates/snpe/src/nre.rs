@@ -93,8 +93,9 @@ impl NreVariant {
         }
     }
 
-    /// Contrasting θ's each row needs from other rows.
-    fn others(&self) -> usize {
+    /// Contrasting θ's each row needs from other rows of its batch (a batch needs at
+    /// least one more row than this).
+    pub fn others(&self) -> usize {
         match *self {
             NreVariant::A | NreVariant::Balanced { .. } => 1,
             NreVariant::B { num_atoms } => num_atoms - 1,

@@ -127,6 +127,8 @@ pub fn run(
     if let Some(out) = out {
         config.output = out.to_path_buf();
     }
+    // Settings that cannot run are refused before the run directory is made.
+    inference(&config, false)?.check()?;
     let dir = RunDir::at(&config.output);
     dir.create(&config, &text)?;
     execute(&dir, &config, options, simulator)

@@ -47,14 +47,13 @@ impl Mdn {
 
     /// Saves the MDN to a file in the binary format.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), FlowError> {
-        std::fs::write(path, self.to_bytes()?)?;
-        Ok(())
+        crate::io::write_file(path.as_ref(), &self.to_bytes()?)
     }
 
     /// Loads an MDN saved with [`save`](Self::save).
     pub fn load(path: impl AsRef<Path>) -> Result<Mdn, FlowError> {
         let path = path.as_ref();
-        Mdn::from_bytes(&std::fs::read(path)?).map_err(|e| e.in_file(path))
+        Mdn::from_bytes(&crate::io::read_file(path)?).map_err(|e| e.in_file(path))
     }
 
     /// The MDN as JSON, for reading by people and other tools. Numbers round-trip

@@ -46,14 +46,13 @@ impl Nsf {
 
     /// Saves the flow to a file in the binary format.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), FlowError> {
-        std::fs::write(path, self.to_bytes()?)?;
-        Ok(())
+        crate::io::write_file(path.as_ref(), &self.to_bytes()?)
     }
 
     /// Loads a flow saved with [`save`](Self::save).
     pub fn load(path: impl AsRef<Path>) -> Result<Nsf, FlowError> {
         let path = path.as_ref();
-        Nsf::from_bytes(&std::fs::read(path)?).map_err(|e| e.in_file(path))
+        Nsf::from_bytes(&crate::io::read_file(path)?).map_err(|e| e.in_file(path))
     }
 
     /// The flow as JSON, for reading by people and other tools. Numbers round-trip

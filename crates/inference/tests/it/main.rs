@@ -1,6 +1,7 @@
 //! Integration tests of simfer-inference (one binary).
 
 mod append_posterior;
+mod bad_inputs;
 mod durable;
 mod errors;
 mod mcmc;
