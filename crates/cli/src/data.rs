@@ -2,7 +2,7 @@
 //! written as `.npy` for simulating elsewhere.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use nalgebra::DMatrix;
@@ -57,8 +57,17 @@ pub fn read_table(path: &Path) -> Result<Table> {
 }
 
 fn read_npy(path: &Path) -> Result<Table> {
-    let file = File::open(path).map_err(|e| CliError::io(path, e))?;
-    let npy = npyz::NpyFile::new(BufReader::new(file))
+    let bytes = std::fs::read(path).map_err(|e| CliError::io(path, e))?;
+    parse_npy(&bytes, path)
+}
+
+/// Parses the bytes of a `.npy` file (float64, 1-D or 2-D, C or Fortran order) as
+/// [`read_table`] reads one; `path` names the file in the table and in errors.
+///
+/// # Errors
+/// Bytes that are not such a table.
+pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<Table> {
+    let npy = npyz::NpyFile::new(bytes)
         .map_err(|e| CliError::format(path, format!("expected a NumPy .npy file: {e}")))?;
     let dtype = npy.dtype();
     if dtype != npyz::DType::Plain("<f8".parse().map_err(|_| CliError::format(path, "dtype"))?) {
@@ -112,15 +121,22 @@ fn read_npy(path: &Path) -> Result<Table> {
 pub fn write_npy(path: &Path, m: &DMatrix<f64>) -> Result<()> {
     let io = |e: std::io::Error| CliError::io(path, e);
     let file = File::create(path).map_err(io)?;
+    write_npy_to(BufWriter::new(file), m).map_err(io)
+}
+
+/// Writes the `.npy` file of [`write_npy`] to `writer` (e.g. a `Vec<u8>`).
+///
+/// # Errors
+/// The writer's errors.
+pub fn write_npy_to<W: Write>(writer: W, m: &DMatrix<f64>) -> std::io::Result<()> {
     let mut writer = npyz::WriteOptions::new()
         .default_dtype()
         .shape(&[m.ncols() as u64, m.nrows() as u64])
-        .writer(BufWriter::new(file))
-        .begin_nd()
-        .map_err(io)?;
+        .writer(writer)
+        .begin_nd()?;
     // Column-major storage: θ after θ, i.e. the rows of the file in C order.
-    writer.extend(m.as_slice().iter().copied()).map_err(io)?;
-    writer.finish().map_err(io)
+    writer.extend(m.as_slice().iter().copied())?;
+    writer.finish()
 }
 
 #[cfg(test)]
