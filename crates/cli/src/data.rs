@@ -67,6 +67,7 @@ fn read_npy(path: &Path) -> Result<Table> {
 /// # Errors
 /// Bytes that are not such a table.
 pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<Table> {
+    check_npy_nesting(bytes, path)?;
     let npy = npyz::NpyFile::new(bytes)
         .map_err(|e| CliError::format(path, format!("expected a NumPy .npy file: {e}")))?;
     let dtype = npy.dtype();
@@ -114,6 +115,48 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<Table> {
     })
 }
 
+/// The deepest nesting of brackets a `.npy` header of a plain array has: the dictionary and
+/// the shape's tuple.
+const NPY_MAX_NESTING: usize = 2;
+
+/// Refuses a `.npy` header nested deeper than [`NPY_MAX_NESTING`] (lists or tuples inside
+/// the shape, a structured dtype) before it is parsed: the header's parser takes a time
+/// exponential in the nesting (a header of twenty `[` took more than 20 s), and such a
+/// file is no table of float64 anyway.
+fn check_npy_nesting(bytes: &[u8], path: &Path) -> Result<()> {
+    // The magic string, the version, then the header's length: 2 bytes (version 1) or 4.
+    let (len, start) = match bytes.get(6) {
+        Some(1) if bytes.len() >= 10 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
+        Some(_) if bytes.len() >= 12 => {
+            let len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+            (usize::try_from(len).unwrap_or(usize::MAX), 12)
+        }
+        // Too short for a header: the parser says what is wrong.
+        _ => return Ok(()),
+    };
+    let header = &bytes[start.min(bytes.len())..start.saturating_add(len).min(bytes.len())];
+    let mut depth = 0usize;
+    for b in header {
+        match b {
+            b'[' | b'(' | b'{' => {
+                depth += 1;
+                if depth > NPY_MAX_NESTING {
+                    return Err(CliError::format(
+                        path,
+                        format!(
+                            "expected a NumPy .npy file of a 1-D or 2-D float64 array, found a \
+                             header nested more than {NPY_MAX_NESTING} deep"
+                        ),
+                    ));
+                }
+            }
+            b']' | b')' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Writes the columns of `m` (one θ per column) as the rows of a float64 `.npy` file.
 ///
 /// # Errors
@@ -159,5 +202,36 @@ mod tests {
         assert_eq!(c.values, t.values);
         std::fs::write(dir.join("bad.npy"), b"not numpy").unwrap();
         assert!(read_table(&dir.join("bad.npy")).is_err());
+    }
+
+    /// Found by the fuzz target `npy` (fuzz/corpus/npy/crash-nested-header.npy): a header
+    /// of nested brackets took the header's parser more than 20 s. It is refused at once,
+    /// and a file as simfer writes it still reads.
+    #[test]
+    fn a_deeply_nested_npy_header_is_refused_at_once() {
+        let path = Path::new("nested.npy");
+        for version in [1u8, 2] {
+            let dict = format!(
+                "{{'descr': '<f8', 'shape': {}(2,){}}}",
+                "[".repeat(40),
+                "]".repeat(40)
+            );
+            let mut bytes = b"\x93NUMPY".to_vec();
+            bytes.extend([version, 0]);
+            if version == 1 {
+                bytes.extend((dict.len() as u16).to_le_bytes());
+            } else {
+                bytes.extend((dict.len() as u32).to_le_bytes());
+            }
+            bytes.extend(dict.as_bytes());
+            let start = std::time::Instant::now();
+            let e = parse_npy(&bytes, path).unwrap_err();
+            assert!(e.to_string().contains("nested more than 2 deep"), "{e}");
+            assert!(start.elapsed().as_secs() < 1);
+        }
+        let mut written = Vec::new();
+        write_npy_to(&mut written, &DMatrix::from_element(2, 3, 0.5)).unwrap();
+        let t = parse_npy(&written, path).unwrap();
+        assert_eq!((t.rows, t.cols), (3, 2));
     }
 }
