@@ -31,8 +31,8 @@ pub fn default_column_names(d: usize) -> Vec<String> {
 /// `None`), then one line per sample.
 ///
 /// # Errors
-/// `names` of another length than `D`, or a name that is empty or contains a comma, a quote
-/// or a line break.
+/// `names` of another length than `D`, or names that would not read back as the same
+/// header ([`check_column_names`]).
 ///
 /// ```
 /// use nalgebra::DMatrix;
@@ -59,16 +59,7 @@ pub fn samples_to_csv(samples: &DMatrix<f64>, names: Option<&[String]>) -> Resul
             found: names.len(),
         });
     }
-    if let Some(bad) = names
-        .iter()
-        .find(|n| n.is_empty() || n.contains([',', '"', '\n', '\r']))
-    {
-        return Err(invalid(
-            "column name of a sample file",
-            "a non-empty name without commas, quotes or line breaks",
-            format!("{bad:?}"),
-        ));
-    }
+    check_column_names(names)?;
     // About 20 bytes per number.
     let mut out = String::with_capacity(
         names.iter().map(|n| n.len() + 1).sum::<usize>() + 20 * samples.len(),
@@ -86,6 +77,47 @@ pub fn samples_to_csv(samples: &DMatrix<f64>, names: Option<&[String]>) -> Resul
         out.push('\n');
     }
     Ok(out)
+}
+
+/// Checks that `names` can be the header of a sample file, one that reads back
+/// ([`parse_samples_csv`]) with the same names: each name non-empty, without commas,
+/// quotes or line breaks, without spaces (or other white space) at its start or end, not
+/// starting with `#` (a comment line), and at least one of them not a number (a header of
+/// numbers reads as a sample).
+///
+/// # Errors
+/// The first name that breaks a rule, or all names numbers.
+///
+/// ```
+/// let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+/// assert!(simfer_analysis::check_column_names(&names(&["mu", "log_sigma"])).is_ok());
+/// assert!(simfer_analysis::check_column_names(&names(&["a,b"])).is_err());
+/// assert!(simfer_analysis::check_column_names(&names(&[" a"])).is_err());
+/// assert!(simfer_analysis::check_column_names(&names(&["#a", "b"])).is_err());
+/// assert!(simfer_analysis::check_column_names(&names(&["1", "2e3"])).is_err());
+/// ```
+pub fn check_column_names(names: &[String]) -> Result<()> {
+    if let Some(bad) = names.iter().find(|n| {
+        n.is_empty()
+            || n.contains([',', '"', '\n', '\r'])
+            || n.trim() != n.as_str()
+            || n.starts_with('#')
+    }) {
+        return Err(invalid(
+            "column name of a sample file",
+            "a non-empty name without commas, quotes or line breaks, without white space at \
+             its start or end, not starting with `#`",
+            format!("{bad:?}"),
+        ));
+    }
+    if !names.is_empty() && names.iter().all(|n| parse_number(n).is_some()) {
+        return Err(invalid(
+            "column names of a sample file",
+            "at least one name that is not a number (a header of numbers reads as a sample)",
+            format!("{names:?}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Writes [`samples_to_csv`] to `path`.

@@ -55,8 +55,8 @@ pub use hist::{
 };
 pub use hpd::{DEFAULT_HPD_MASSES, hpd_levels, hpd_mass_map};
 pub use io::{
-    SampleFile, default_column_names, parse_samples_csv, read_samples_csv, samples_to_csv,
-    write_samples_csv,
+    SampleFile, check_column_names, default_column_names, parse_samples_csv, read_samples_csv,
+    samples_to_csv, write_samples_csv,
 };
 pub use kde::{Bandwidth, GaussianKde, Grid1d, Grid2d, kde_1d, kde_2d};
 pub use mmd::{MEDIAN_MAX_POINTS, Mmd, MmdBandwidth, mmd_squared};

@@ -141,6 +141,34 @@ fn bad_names_are_rejected_when_writing() {
     }
 }
 
+/// Found by the fuzz target `samples_csv` (fuzz/corpus/samples_csv/crash-*): names read
+/// from a file (quotes removed) that, written back, would read as other names, or as no
+/// header at all. The writer refuses them instead.
+#[test]
+fn names_that_would_not_read_back_are_rejected_when_writing() {
+    let s = DMatrix::zeros(2, 1);
+    // A quoted name of tabs: written unquoted, the header line is blank and is skipped.
+    let tabs = parse_samples_csv("\"\t\t\"\n1\n").unwrap();
+    assert_eq!(tabs.names, Some(vec!["\t\t".to_string()]));
+    assert!(samples_to_csv(&tabs.samples, tabs.names.as_deref()).is_err());
+    for bad in [" a", "a ", "\tb", "#a"] {
+        let names = vec![bad.to_string(), "ok".to_string()];
+        assert!(
+            matches!(
+                samples_to_csv(&s, Some(&names)),
+                Err(AnalysisError::InvalidArgument { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    // A header of numbers would read as a sample; one name that is not a number is enough.
+    let numbers = vec!["1".to_string(), "nan".to_string()];
+    assert!(samples_to_csv(&s, Some(&numbers)).is_err());
+    let mixed = vec!["1".to_string(), "b".to_string()];
+    let csv = samples_to_csv(&s, Some(&mixed)).unwrap();
+    assert_eq!(parse_samples_csv(&csv).unwrap().names, Some(mixed));
+}
+
 #[test]
 fn files_round_trip_and_errors_name_the_path() {
     let dir = std::env::temp_dir().join(format!("simfer-analysis-io-{}", std::process::id()));

@@ -76,6 +76,20 @@ pub fn read_records(path: &Path, kind: &str, tolerate_last: bool) -> Result<Reco
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(|e| CliError::io(path, e))?;
+    parse_records(&bytes, path, kind, tolerate_last)
+}
+
+/// Parses the bytes of a record file of `kind` as [`read_records`] reads one; `path` names
+/// the file in errors.
+///
+/// # Errors
+/// As [`read_records`], but for reading the file.
+pub fn parse_records(
+    bytes: &[u8],
+    path: &Path,
+    kind: &str,
+    tolerate_last: bool,
+) -> Result<Records> {
     if bytes.len() < HEADER_LEN || bytes[..8] != MAGIC[..] {
         return Err(CliError::format(
             path,
@@ -137,7 +151,7 @@ pub fn read_records(path: &Path, kind: &str, tolerate_last: bool) -> Result<Reco
         if let Some(what) = problem {
             // A problem in the last record (nothing intact after it) is what a write cut
             // short leaves.
-            let is_last = next_record_after(&bytes, at).is_none();
+            let is_last = next_record_after(bytes, at).is_none();
             if tolerate_last && is_last {
                 out.dropped = Some(format!("record {record}: {what}"));
                 return Ok(out);

@@ -24,6 +24,7 @@ use simfer_nn::driver::{ChunkGrads, ChunkModel, PassInputs, Passes};
 use simfer_nn::{Activation, Gradients, Parameterized, Precision, Real, ResidualNet, Workspace};
 
 use crate::FlowError;
+use crate::error::at_least;
 use crate::estimator::check_batch;
 use crate::standardize::{Standardization, statistics};
 
@@ -167,6 +168,21 @@ impl RatioClassifier {
             .check(data.theta_dim, "θ standardization statistics")?;
         data.x_stats
             .check(data.x_dim, "x standardization statistics")?;
+        let (h, inputs) = (
+            data.config.hidden_features,
+            data.theta_dim.saturating_add(data.x_dim),
+        );
+        crate::error::check_stored_size(
+            "a ratio classifier",
+            data.params.len(),
+            &[
+                (
+                    "the biases of its hidden layers",
+                    at_least(&[h, data.config.num_blocks.saturating_add(1)]),
+                ),
+                ("the weights of its input layer", at_least(&[inputs, h])),
+            ],
+        )?;
         let net = network(&data.config, data.theta_dim, data.x_dim);
         if data.params.len() != net.end() {
             return Err(FlowError::ArchitectureMismatch(format!(

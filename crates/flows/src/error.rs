@@ -97,6 +97,30 @@ pub(crate) fn check_finite_params(params: &[f64]) -> Result<(), FlowError> {
     Ok(())
 }
 
+/// A lower bound of a number of parameters: the product of `factors`, saturating.
+pub(crate) fn at_least(factors: &[usize]) -> usize {
+    factors.iter().fold(1, |a, &b| a.saturating_mul(b))
+}
+
+/// Checks, before the architecture a file describes is built, that the `params` parameters
+/// the file holds could be that architecture: each of `lower_bounds` (what it counts, and a
+/// number of parameters the architecture has at least, see [`at_least`]) at most
+/// `params`. A corrupted count of hidden units, layers or transforms is then an
+/// [`FlowError::ArchitectureMismatch`], not a structure too large to build or a count that
+/// overflows.
+pub(crate) fn check_stored_size(
+    model: &str,
+    params: usize,
+    lower_bounds: &[(&str, usize)],
+) -> Result<(), FlowError> {
+    match lower_bounds.iter().find(|(_, n)| *n > params) {
+        Some((what, n)) => Err(FlowError::ArchitectureMismatch(format!(
+            "{model} has at least {n} parameters ({what}), found {params}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// `"path: "`, or nothing.
 pub(crate) fn file_prefix(path: Option<&std::path::Path>) -> String {
     path.map(|p| format!("{}: ", p.display()))

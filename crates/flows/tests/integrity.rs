@@ -335,3 +335,39 @@ fn values_are_checked_after_the_checksum() {
         assert!(matches!(err, FlowError::ArchitectureMismatch(_)), "{err}");
     }
 }
+
+/// Found by the fuzz target `estimator_bytes` (fuzz/corpus/estimator_bytes/crash-*): a
+/// file whose architecture (hidden units, blocks, layers, transforms, components) is far
+/// larger than its parameters was built before its parameters were counted, a panic
+/// (capacity overflow) or an allocation of all memory. Every count of every kind, made
+/// huge in a file sealed again, is an error.
+#[test]
+fn a_huge_architecture_in_a_file_is_an_error_not_a_crash() {
+    for case in cases() {
+        let v: serde_json::Value = serde_json::from_str(&case.json).unwrap();
+        let config = v["model"]["config"].as_object().unwrap().clone();
+        let counts: Vec<&String> = config
+            .iter()
+            // An NSF of input dimension 2 has no spline context (only dimension 1 does).
+            .filter(|(key, value)| value.is_u64() && *key != "hidden_layers_spline_context")
+            .map(|(key, _)| key)
+            .collect();
+        assert!(counts.len() >= 2, "{}: {config:?}", case.kind);
+        for key in counts {
+            for huge in [u64::MAX, 1 << 40, 1 << 20] {
+                let mut bad = v.clone();
+                bad["model"]["config"][key.as_str()] = serde_json::json!(huge);
+                io::seal_json(&mut bad);
+                let err = (case.from_json)(&bad.to_string()).unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        FlowError::ArchitectureMismatch(_) | FlowError::InvalidConfig(_)
+                    ),
+                    "{} with {key} = {huge}: {err}",
+                    case.kind
+                );
+            }
+        }
+    }
+}

@@ -26,9 +26,27 @@ use crate::sequential::{Method, ProposalSource, RoundData, Sequential};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedProposal {
     /// The θ's, `theta_dim × n`.
+    #[serde(deserialize_with = "checked_matrix")]
     pub theta: DMatrix<f64>,
     /// Where they came from.
     pub source: ProposalSource,
+}
+
+/// A matrix as nalgebra writes it, `(values, rows, columns)`, read with the number of
+/// values checked against `rows × columns` without overflow: nalgebra's own reading
+/// multiplies them unchecked, so that a corrupted size could wrap around to the number of
+/// values (a matrix larger than its storage) or panic.
+fn checked_matrix<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<DMatrix<f64>, D::Error> {
+    let (values, rows, cols): (Vec<f64>, usize, usize) = Deserialize::deserialize(deserializer)?;
+    if rows.checked_mul(cols) != Some(values.len()) {
+        return Err(serde::de::Error::custom(format!(
+            "a matrix of {rows} × {cols} with {} values",
+            values.len()
+        )));
+    }
+    Ok(DMatrix::from_vec(rows, cols, values))
 }
 
 /// A round's training: the model after it (as [`Sequential::save_model`] gives it) and its

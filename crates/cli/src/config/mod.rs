@@ -414,6 +414,14 @@ impl RunConfig {
                 format!("expected distinct parameter names, found {:?} twice", dup.1),
             ));
         }
+        // The names head the columns of samples.csv, which must read back with them.
+        simfer_analysis::check_column_names(&parameters).map_err(|e| {
+            err(
+                0..0,
+                "prior",
+                format!("the parameter names are the columns of samples.csv: {e}"),
+            )
+        })?;
 
         // The observation.
         let Some(observation) = file.observation else {

@@ -139,3 +139,31 @@ fn the_binary_reports_file_line_and_key_and_runs_nothing() {
     );
     assert!(!dir.join("bad.run").exists(), "a bad config starts no run");
 }
+
+/// The parameter names head the columns of samples.csv: names it could not write so that
+/// they read back (found by the fuzz target `samples_csv`) are refused when the config is
+/// read, not when the run ends.
+#[test]
+fn parameter_names_that_cannot_head_a_sample_file_are_refused() {
+    for (name, what) in [
+        ("\"a,b\"", "commas"),
+        ("\" a\"", "white space"),
+        ("\"#a\"", "`#`"),
+    ] {
+        let text = GOOD.replace("\nu = {", &format!("\n{name} = {{"));
+        let (_, _, key, message) = error(&text);
+        assert_eq!(key, "prior", "{name}");
+        assert!(message.contains("samples.csv"), "{message}");
+        assert!(message.contains(what), "{name}: {message}");
+    }
+    let text = GOOD
+        .replace("\nu = {", "\n1 = {")
+        .replace("\nv = {", "\n2 = {");
+    let (_, _, key, message) = error(&text);
+    assert_eq!(key, "prior");
+    assert!(message.contains("not a number"), "{message}");
+    // One name that is not a number is enough.
+    let text = GOOD.replace("\nu = {", "\n1 = {");
+    let c = RunConfig::parse(&text, Path::new("c.toml"), Path::new("/tmp")).unwrap();
+    assert_eq!(c.parameters, ["1", "v"]);
+}

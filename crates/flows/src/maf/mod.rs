@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use simfer_nn::driver::{PassInputs, Passes};
 use simfer_nn::{Activation, Gradients, Parameterized, Precision, Workspace};
 
-use crate::error::FlowError;
+use crate::error::{FlowError, at_least};
 use crate::estimator::{ConditionalDensityEstimator, check_batch, check_condition};
 use crate::passes::{log_prob_f64, log_prob_grad_condition_f64, log_prob_grad_input_f64};
 use crate::standardize::{Standardization, statistics};
@@ -257,6 +257,19 @@ impl Maf {
             .check(d, "input standardization statistics")?;
         data.condition_stats
             .check(c, "condition standardization statistics")?;
+        let (t, h) = (data.config.num_transforms, data.config.hidden_features);
+        let b = data.config.num_blocks.saturating_add(1);
+        crate::error::check_stored_size(
+            "a MAF",
+            data.params.len(),
+            &[
+                ("the biases of its hidden layers", at_least(&[t, h, b])),
+                (
+                    "the weights of its input layers",
+                    at_least(&[t, d.saturating_add(c), h]),
+                ),
+            ],
+        )?;
         let mades = layouts(&data.config, d, c);
         let num_params = mades.last().map_or(0, MadeLayout::end);
         if data.params.len() != num_params {

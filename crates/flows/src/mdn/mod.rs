@@ -58,7 +58,7 @@ use serde::{Deserialize, Serialize};
 use simfer_nn::driver::{PassInputs, Passes};
 use simfer_nn::{Activation, Gradients, Mlp, Parameterized, Precision, Workspace};
 
-use crate::error::FlowError;
+use crate::error::{FlowError, at_least};
 use crate::estimator::{ConditionalDensityEstimator, check_batch, check_condition};
 use crate::passes::{log_prob_f64, log_prob_grad_condition_f64, log_prob_grad_input_f64};
 use crate::standardize::{Standardization, statistics};
@@ -395,6 +395,18 @@ impl Mdn {
             .check(d, "input standardization statistics")?;
         data.condition_stats
             .check(c, "condition standardization statistics")?;
+        let (h, k) = (data.config.hidden_features, data.config.num_components);
+        crate::error::check_stored_size(
+            "an MDN",
+            data.params.len(),
+            &[
+                (
+                    "the biases of its hidden layers",
+                    at_least(&[h, data.config.num_hidden_layers]),
+                ),
+                ("the biases of its components' means", at_least(&[k, d])),
+            ],
+        )?;
         let layout = OutputLayout {
             dim: d,
             num_components: data.config.num_components,

@@ -48,7 +48,7 @@ use simfer_nn::{
 };
 
 use crate::any::EstimatorSettings;
-use crate::error::FlowError;
+use crate::error::{FlowError, at_least};
 use crate::estimator::{ConditionalDensityEstimator, check_batch, check_condition};
 use crate::passes::{log_prob_f64, log_prob_grad_condition_f64, log_prob_grad_input_f64};
 use crate::standardize::{Standardization, statistics};
@@ -478,6 +478,28 @@ impl Nsf {
             .check(d, "input standardization statistics")?;
         data.condition_stats
             .check(c, "condition standardization statistics")?;
+        let (t, h) = (data.config.num_transforms, data.config.hidden_features);
+        let k = data.config.num_bins;
+        let bounds: &[(&str, usize)] = if d == 1 {
+            // The repeated hidden layers of the context network share their parameters:
+            // more of them than parameters is taken as a corrupted count.
+            &[
+                ("the biases of its first hidden layers", at_least(&[t, h])),
+                ("the biases of its outputs", at_least(&[t, k])),
+                (
+                    "one per repeated hidden layer of the spline context",
+                    data.config.hidden_layers_spline_context,
+                ),
+            ]
+        } else {
+            let b = data.config.num_blocks.saturating_add(1);
+            &[
+                ("the biases of its hidden layers", at_least(&[t, h, b])),
+                ("the biases of its outputs", at_least(&[t, k])),
+                ("its LU layers", at_least(&[t, d, d])),
+            ]
+        };
+        crate::error::check_stored_size("an NSF", data.params.len(), bounds)?;
         let layers = layouts(&data.config, d, c);
         let num_params = layers.last().map_or(0, CouplingLayout::end);
         if data.params.len() != num_params {

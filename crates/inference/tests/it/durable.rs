@@ -202,3 +202,30 @@ fn a_log_that_does_not_fit_the_settings_is_an_error() {
         .unwrap_err();
     assert!(err.to_string().contains("`maf`"), "{err}");
 }
+
+/// Found by the fuzz target `records` (fuzz/corpus/records/crash-proposal-size-overflow):
+/// a saved proposal whose matrix size overflows when multiplied was a panic (with overflow
+/// checks) or, without, a matrix of more columns than values. It is an error, and a proposal
+/// still reads back as it was written.
+#[test]
+fn a_saved_proposal_whose_size_overflows_is_an_error() {
+    let proposal = SavedProposal {
+        theta: DMatrix::from_column_slice(2, 3, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+        source: simfer_inference::ProposalSource::Prior,
+    };
+    let json = serde_json::to_string(&proposal).unwrap();
+    assert_eq!(
+        serde_json::from_str::<SavedProposal>(&json).unwrap(),
+        proposal
+    );
+    let big = 1u64 << 32;
+    for (rows, cols, values) in [
+        (big, big, "[]"),
+        (2, 2, "[1.0]"),
+        (u64::MAX, 2, "[1.0, 2.0]"),
+    ] {
+        let json = format!(r#"{{"theta": [{values}, {rows}, {cols}], "source": "Prior"}}"#);
+        let e = serde_json::from_str::<SavedProposal>(&json).unwrap_err();
+        assert!(e.to_string().contains(&format!("{rows} × {cols}")), "{e}");
+    }
+}

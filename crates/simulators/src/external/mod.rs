@@ -192,7 +192,7 @@
 //! (`sbi.utils.simulation_utils.simulate_for_sbi` with `num_workers`); a worker process
 //! here plays the role of one joblib worker, for a program in any language.
 
-mod protocol;
+pub mod protocol;
 mod worker;
 
 use std::ffi::{OsStr, OsString};

@@ -1,22 +1,20 @@
 //! The text of the batch protocol: formatting requests and parsing answers (see the
-//! [module docs](super)).
+//! [module docs](super)). Public so that the reader can be tested on any input (the
+//! `fuzz/` targets of the repository); a simulator needs none of it.
 
 use std::fmt::Write as _;
 
 /// The keyword of a batch header line, `batch <rows>`.
-pub(crate) const BATCH: &str = "batch";
+pub const BATCH: &str = "batch";
 
 /// The keyword of an answer line that declares a failed simulation, `error <message>`.
-pub(crate) const ERROR: &str = "error";
+pub const ERROR: &str = "error";
 
 /// Appends the request for `rows` (each a row seed and its θ) to `buf`:
 /// `batch <m>\n` then one line `<seed> <θ_1> … <θ_d>\n` per row. Numbers are written with
 /// Rust's shortest representation that parses back to the same `f64` (`{:?}`: `0.1`,
 /// `1e-7`, `-2.5e300`, `NaN`, `inf`).
-pub(crate) fn write_request<'a>(
-    buf: &mut String,
-    rows: impl ExactSizeIterator<Item = (u64, &'a [f64])>,
-) {
+pub fn write_request<'a>(buf: &mut String, rows: impl ExactSizeIterator<Item = (u64, &'a [f64])>) {
     // Writing to a String cannot fail.
     let _ = writeln!(buf, "{BATCH} {}", rows.len());
     for (seed, theta) in rows {
@@ -30,7 +28,7 @@ pub(crate) fn write_request<'a>(
 
 /// What one answer line says.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Answer {
+pub enum Answer {
     /// `x_dim` numbers, written into the output row.
     Values,
     /// `error <message>`: the simulator declares this simulation failed.
@@ -40,10 +38,23 @@ pub(crate) enum Answer {
 }
 
 /// At most `max` characters of `s`, with `…` when cut.
-pub(crate) fn shorten(s: &str, max: usize) -> String {
+pub fn shorten(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &s[..cut]),
         None => s.to_string(),
+    }
+}
+
+/// The text of one line a worker wrote, as the reader hands it to [`parse_answer`]: the
+/// bytes read up to and with the `\n` (at most the longest line read whole; a longer one
+/// comes as several), without the `\n`, bytes that are not UTF-8 replaced by `�`.
+pub fn line_text(mut bytes: Vec<u8>) -> String {
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     }
 }
 
@@ -53,7 +64,7 @@ pub(crate) fn shorten(s: &str, max: usize) -> String {
 /// decimal and exponent forms and `nan`, `NaN`, `-nan`, `inf`, `Inf`, `-Infinity`… in any
 /// case. A trailing `\r` (a Windows line end) is ignored. On anything but
 /// [`Answer::Values`], `out` may be partly written.
-pub(crate) fn parse_answer(line: &str, out: &mut [f64]) -> Answer {
+pub fn parse_answer(line: &str, out: &mut [f64]) -> Answer {
     let line = line.strip_suffix('\r').unwrap_or(line);
     let mut tokens = line.split_ascii_whitespace();
     match tokens.next() {

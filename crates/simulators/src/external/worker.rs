@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::Config;
-use super::protocol::{Answer, parse_answer, shorten, write_request};
+use super::protocol::{Answer, line_text, parse_answer, shorten, write_request};
 
 /// How long a worker may take to exit after its stdin is closed, before it is killed.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -105,16 +105,6 @@ pub(crate) struct Worker {
     fresh: bool,
 }
 
-fn lossy_line(mut bytes: Vec<u8>) -> String {
-    if bytes.last() == Some(&b'\n') {
-        bytes.pop();
-    }
-    match String::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    }
-}
-
 fn read_stdout(stdout: ChildStdout, tx: Sender<Line>) {
     let mut reader = BufReader::new(stdout);
     loop {
@@ -125,7 +115,7 @@ fn read_stdout(stdout: ChildStdout, tx: Sender<Line>) {
                 return;
             }
             Ok(_) => {
-                if tx.send(Line::Text(lossy_line(buf))).is_err() {
+                if tx.send(Line::Text(line_text(buf))).is_err() {
                     return;
                 }
             }
@@ -144,7 +134,7 @@ fn drain_stderr(stderr: ChildStderr, tail: Arc<StderrTail>, forward: Option<Stri
         match (&mut reader).take(MAX_LINE).read_until(b'\n', &mut buf) {
             Ok(0) | Err(_) => break,
             Ok(_) => {
-                let line = lossy_line(buf);
+                let line = line_text(buf);
                 if let Some(prefix) = &forward {
                     let _ = writeln!(std::io::stderr().lock(), "{prefix}{line}");
                 }
