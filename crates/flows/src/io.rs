@@ -469,12 +469,42 @@ pub(crate) fn model_from_json_parts<M: SavedModel>(parts: JsonParts) -> Result<M
     M::from_stored(stored)
 }
 
-/// Writes `bytes` to `path`; an error names the file.
+/// Writes `bytes` to `path` atomically (see [`write_atomically`]); an error names the file.
 pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), FlowError> {
-    std::fs::write(path, bytes).map_err(|source| FlowError::File {
+    write_atomically(path, bytes).map_err(|source| FlowError::File {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Writes `bytes` to `path` atomically: to a temporary file beside it (`.NAME.tmp-PID`),
+/// synced, then renamed over `path`. A write that fails, or a process killed meanwhile,
+/// leaves a file already at `path` as it was (a failed write removes its temporary
+/// file). Every estimator and posterior file is written this way.
+///
+/// ```
+/// let path = std::env::temp_dir().join(format!("simfer-doc-atomic-{}", std::process::id()));
+/// simfer_flows::io::write_atomically(&path, b"new contents")?;
+/// assert_eq!(std::fs::read(&path)?, b"new contents");
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+/// The I/O error of creating, writing, syncing or renaming the temporary file.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Reads the file `path`; an error names it.

@@ -143,3 +143,38 @@ fn version_1_files_still_load() {
         assert_eq!(again.log_prob(&theta, &x).unwrap(), lp);
     }
 }
+
+/// A save writes a temporary file beside its target and renames it over the target: a
+/// save that fails leaves an estimator file already there as it was, and leaves no
+/// temporary file behind.
+#[test]
+fn a_failed_overwrite_leaves_the_estimator_file_as_it_was() {
+    let (maf, _, _) = flow(&MafConfig::default(), 2, 1, 3);
+    let dir = std::env::temp_dir().join(format!("simfer-flows-overwrite-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("maf.bin");
+    maf.save(&path).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    // Where the temporary file cannot be created (a directory holds its name), the save
+    // fails.
+    let tmp = dir.join(format!(".maf.bin.tmp-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (other, _, _) = flow(&MafConfig::default(), 2, 1, 4);
+    let err = other.save(&path).unwrap_err();
+    assert!(
+        matches!(&err, FlowError::File { path: p, .. } if p == &path),
+        "{err:?}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    // Once it can, the save replaces the file whole, with nothing left beside it.
+    std::fs::remove_dir(&tmp).unwrap();
+    other.save(&path).unwrap();
+    assert_ne!(std::fs::read(&path).unwrap(), before);
+    Maf::load(&path).unwrap();
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["maf.bin"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

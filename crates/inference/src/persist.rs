@@ -190,13 +190,7 @@ where
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), InferenceError> {
         let path = path.as_ref();
         let json = self.to_json()?;
-        let name = path
-            .file_name()
-            .map_or_else(|| "posterior".into(), |n| n.to_string_lossy().into_owned());
-        let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-        let written = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, path));
-        written.map_err(|source| {
-            let _ = std::fs::remove_file(&tmp);
+        simfer_flows::io::write_atomically(path, json.as_bytes()).map_err(|source| {
             InferenceError::Io {
                 path: path.display().to_string(),
                 source,
