@@ -2,35 +2,16 @@
 //! for the bad input. Each asserts the error's variant, that its message names what was
 //! expected and what was found, and that nothing computed before it is lost.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nalgebra::DMatrix;
 use simfer_distributions::{BoxUniform, DistributionError, MultivariateNormal, Prior};
-use simfer_flows::{Estimator, EstimatorKind, FlowError, MafConfig};
-use simfer_inference::{DirectPosterior, Inference, InferenceError, MethodKind, Snpe, SnpeConfig};
+use simfer_flows::{Estimator, EstimatorKind, FlowError};
+use simfer_inference::{DirectPosterior, Inference, InferenceError, MethodKind, Snpe};
 use simfer_simulators::{FnSimulator, Simulator, SimulatorError};
-use simfer_snpe::{SnpeError, TrainingConfig};
+use simfer_snpe::SnpeError;
 
-fn prior() -> Arc<dyn Prior> {
-    Arc::new(BoxUniform::uniform(2, -1.0, 1.0).unwrap())
-}
-
-fn quick() -> SnpeConfig {
-    SnpeConfig {
-        estimator: MafConfig {
-            hidden_features: 8,
-            num_transforms: 1,
-            ..MafConfig::default()
-        }
-        .into(),
-        training: TrainingConfig {
-            max_num_epochs: Some(3),
-            ..TrainingConfig::default()
-        },
-        ..SnpeConfig::default()
-    }
-}
+use crate::{prior, quick};
 
 /// x = θ (2 → 2), counting the simulations it runs.
 struct Counting(AtomicUsize);

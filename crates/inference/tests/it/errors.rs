@@ -1,33 +1,11 @@
 //! Bad input gives clear errors, and nothing is lost.
 
-use std::sync::Arc;
-
 use nalgebra::DMatrix;
-use simfer_distributions::{BoxUniform, Prior};
-use simfer_flows::{Maf, MafConfig};
+use simfer_flows::Maf;
 use simfer_inference::{InferenceError, InvalidPolicy, Snpe, SnpeConfig};
 use simfer_simulators::FnSimulator;
-use simfer_snpe::TrainingConfig;
 
-fn prior() -> Arc<dyn Prior> {
-    Arc::new(BoxUniform::uniform(2, -1.0, 1.0).unwrap())
-}
-
-fn quick() -> SnpeConfig {
-    SnpeConfig {
-        estimator: MafConfig {
-            hidden_features: 8,
-            num_transforms: 1,
-            ..MafConfig::default()
-        }
-        .into(),
-        training: TrainingConfig {
-            max_num_epochs: Some(3),
-            ..TrainingConfig::default()
-        },
-        ..SnpeConfig::default()
-    }
-}
+use crate::{prior, quick};
 
 /// x = θ, except NaN where θ_0 > `nan_above`.
 fn sim(
