@@ -191,19 +191,7 @@ fn run_errors_say_what_was_expected() {
         1,
     ));
     assert!(e.contains("/nonexistent/x.csv"), "{e}");
-    let e = failed(&xtask(
-        &[
-            "run",
-            "--task",
-            "three_moons",
-            "--observation",
-            "0",
-            "--out",
-            "o",
-        ],
-        1,
-    ));
-    assert!(e.contains("three_moons") && e.contains("two_moons"), "{e}");
+    // An unknown task: `bad_inputs::unknown_task`.
     let e = failed(&xtask(
         &[
             "run",

@@ -175,6 +175,21 @@ def test_ctrl_c_interrupts_training_and_leaves_the_inference_usable(prior, seede
     assert samples.shape == (100, 3)
 
 
+def seconds_to_stop(delay, call):
+    """Presses Ctrl-C once, `delay` seconds after starting `call`, which must raise
+    KeyboardInterrupt; returns the seconds from the start until it did."""
+    timer = threading.Timer(delay, _thread.interrupt_main)
+    start = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            call()
+    finally:
+        stopped = time.monotonic()
+        timer.cancel()
+    return stopped - start
+
+
 def test_ctrl_c_interrupts_a_python_simulator(prior):
     def slow(theta):
         time.sleep(0.01)
@@ -182,17 +197,11 @@ def test_ctrl_c_interrupts_a_python_simulator(prior):
 
     simulator = process_simulator(slow, prior)
     # 500 simulations of 10 ms: bounded (≈ 5 s) should Ctrl-C go unseen.
-    timer = threading.Timer(0.3, _thread.interrupt_main)
-    start = time.monotonic()
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            simulate_for_sbi(simulator, prior, 500, show_progress_bar=False)
-    finally:
-        stopped = time.monotonic()
-        timer.cancel()
+    seconds = seconds_to_stop(
+        0.3, lambda: simulate_for_sbi(simulator, prior, 500, show_progress_bar=False)
+    )
     # Seen at the next batch (one simulation here), not after all of them.
-    assert stopped - start < 1.3, stopped - start
+    assert seconds < 1.3, seconds
 
 
 def test_ctrl_c_is_seen_after_many_earlier_calls(prior, seeded):
@@ -208,14 +217,8 @@ def test_ctrl_c_is_seen_after_many_earlier_calls(prior, seeded):
         with pytest.raises(RuntimeError, match="boom"):
             simulate_for_sbi(failing, prior, 20, show_progress_bar=False)
         simfer.check_sbi_inputs(process_simulator(linear_gaussian, prior), prior)
-        timer = threading.Timer(0.2, _thread.interrupt_main)
-        start = time.monotonic()
-        timer.start()
-        try:
-            # Up to 1000 epochs (several seconds): only the interruption stops it sooner.
-            with pytest.raises(KeyboardInterrupt):
-                inference.train(max_num_epochs=1000, stop_after_epochs=1000)
-        finally:
-            stopped = time.monotonic()
-            timer.cancel()
-        assert stopped - start < 1.2, (cycle, stopped - start)
+        # Up to 1000 epochs (several seconds): only the interruption stops it sooner.
+        seconds = seconds_to_stop(
+            0.2, lambda: inference.train(max_num_epochs=1000, stop_after_epochs=1000)
+        )
+        assert seconds < 1.2, (cycle, seconds)
