@@ -255,18 +255,12 @@ impl RecordLog {
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, synced, renamed over
-/// `path`, and the directory synced.
+/// `path`, and the directory synced ([`simfer_flows::io::write_atomically`]).
 ///
 /// # Errors
 /// I/O errors naming the file.
 pub fn write_atomic_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_path(path);
-    let written = File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    written.map_err(|e| CliError::io(path, e))?;
-    sync_dir(path);
-    Ok(())
+    simfer_flows::io::write_atomically(path, bytes).map_err(|e| CliError::io(path, e))
 }
 
 /// Writes a file holding one record of `kind` atomically (see [`write_atomic_bytes`]).
@@ -293,28 +287,6 @@ pub fn read_single(path: &Path, kind: &str) -> Result<Vec<u8>> {
         ));
     }
     Ok(records.payloads.remove(0))
-}
-
-/// The temporary file [`write_atomic_bytes`] writes before renaming.
-pub fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
-
-/// Syncs the directory holding `path`, so that a rename in it is on disk (best effort:
-/// not every platform can open a directory).
-fn sync_dir(path: &Path) {
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
 }
 
 #[cfg(test)]
@@ -387,7 +359,7 @@ mod tests {
         let path = temp("single.bin");
         write_atomic(&path, "one", b"hello").unwrap();
         assert_eq!(read_single(&path, "one").unwrap(), b"hello");
-        assert!(!tmp_path(&path).exists());
+        assert!(!simfer_flows::io::atomic_tmp_path(&path).exists());
         let e = read_single(&path, "two").unwrap_err();
         assert!(
             e.to_string()

@@ -478,9 +478,11 @@ pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Flo
 }
 
 /// Writes `bytes` to `path` atomically: to a temporary file beside it (`.NAME.tmp-PID`),
-/// synced, then renamed over `path`. A write that fails, or a process killed meanwhile,
-/// leaves a file already at `path` as it was (a failed write removes its temporary
-/// file). Every estimator and posterior file is written this way.
+/// synced, then renamed over `path`, and the directory synced so that the rename is on
+/// disk (best effort: not every platform can open a directory). A write that fails, or a
+/// process killed meanwhile, leaves a file already at `path` as it was (a failed write
+/// removes its temporary file). Every estimator and posterior file, and every file the
+/// command line writes whole, is written this way.
 ///
 /// ```
 /// let path = std::env::temp_dir().join(format!("simfer-doc-atomic-{}", std::process::id()));
@@ -494,17 +496,38 @@ pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Flo
 /// The I/O error of creating, writing, syncing or renaming the temporary file.
 pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let name = path
-        .file_name()
-        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = atomic_tmp_path(path);
     let written = std::fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
         .and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
+    } else {
+        sync_dir(path);
     }
     written
+}
+
+/// The temporary file [`write_atomically`] writes `path`'s new contents to.
+pub fn atomic_tmp_path(path: &std::path::Path) -> std::path::PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Syncs the directory holding `path` (best effort).
+fn sync_dir(path: &std::path::Path) {
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
 }
 
 /// Reads the file `path`; an error names it.
