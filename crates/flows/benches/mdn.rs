@@ -19,111 +19,30 @@
 //! `raw_outputs_step` is what the non-atomic loss adds around its own arithmetic: the raw
 //! outputs of a batch, then the backward pass of a gradient with respect to them (which
 //! runs the network forward again).
+//!
+//! Measured in one sitting (2026-12-01) on the shared 2-core Intel Xeon (Sapphire Rapids,
+//! AVX-512, 2.1 GHz) of the project, median wall time of the `f32` step on 1 / 2 threads,
+//! against the reference (`benches/reference/mdn_step.py`: sbi 0.27 on torch 2.15, 1 / 2
+//! torch threads):
+//!
+//! | shape | simfer | reference | ratio |
+//! |---|---|---|---|
+//! | D = C = 2, batch 200 | 0.53 / 0.34 ms | 4.93 / 4.80 ms | 9.2× / 14.1× |
+//! | D = C = 2, 2000 columns | 2.80 / 2.49 ms | 17.9 / 11.8 ms | 6.4× / 4.7× |
+//! | D = C = 10, batch 200 | 1.35 / 1.32 ms | 11.9 / 11.7 ms | 8.8× / 8.8× |
+//! | D = C = 10, 2000 columns | 24.5 / 11.1 ms | 99.7 / 70.0 ms | 4.1× / 6.3× |
+
+mod common;
+use common::{CpuTime, data, pool};
 
 use std::hint::black_box;
 
-use criterion::measurement::{Measurement, ValueFormatter};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use nalgebra::DMatrix;
-use rand::{Rng, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
 use simfer_flows::{
     Adam, ConditionalDensityEstimator, Gradients, Mdn, MdnConfig, Parameterized, Precision,
     Workspace, clip_grad_norm,
 };
-
-/// CPU time of all threads of this process, in nanoseconds (0 where unavailable).
-#[cfg(target_os = "linux")]
-fn process_cpu_ns() -> u64 {
-    #[repr(C)]
-    struct Timespec {
-        tv_sec: i64,
-        tv_nsec: i64,
-    }
-    unsafe extern "C" {
-        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
-    }
-    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-    let mut ts = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec (64-bit Linux layout).
-    if unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) } != 0 {
-        return 0;
-    }
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-#[cfg(not(target_os = "linux"))]
-fn process_cpu_ns() -> u64 {
-    0
-}
-
-/// Criterion measurement: process CPU time.
-struct CpuTime;
-
-struct CpuFormatter;
-
-impl ValueFormatter for CpuFormatter {
-    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
-        let (f, unit) = if typical < 1e3 {
-            (1.0, "ns cpu")
-        } else if typical < 1e6 {
-            (1e-3, "µs cpu")
-        } else {
-            (1e-6, "ms cpu")
-        };
-        values.iter_mut().for_each(|v| *v *= f);
-        unit
-    }
-    fn scale_throughputs(&self, _: f64, _: &Throughput, _: &mut [f64]) -> &'static str {
-        "(no throughput)"
-    }
-    fn scale_for_machines(&self, _: &mut [f64]) -> &'static str {
-        "ns"
-    }
-}
-
-impl Measurement for CpuTime {
-    type Intermediate = u64;
-    type Value = u64;
-    fn start(&self) -> u64 {
-        process_cpu_ns()
-    }
-    fn end(&self, i: u64) -> u64 {
-        process_cpu_ns().saturating_sub(i)
-    }
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-    fn zero(&self) -> u64 {
-        0
-    }
-    fn to_f64(&self, v: &u64) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        &CpuFormatter
-    }
-}
-
-fn pool(threads: usize) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("thread pool")
-}
-
-/// x ~ U(−1, 1)^C, θ_i = x_(i mod C) + 0.3·U(−1, 1) (as the MAF's benchmark).
-fn data(d: usize, c: usize, n: usize, seed: u64) -> (DMatrix<f64>, DMatrix<f64>) {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let x = DMatrix::from_fn(c, n, |_, _| rng.random_range(-1.0..1.0));
-    let theta = DMatrix::from_fn(d, n, |i, j| {
-        x[(i % c, j)] + 0.3 * rng.random_range(-1.0..1.0)
-    });
-    (theta, x)
-}
 
 /// Multiply-adds ×2 of the network's products in one forward and backward pass (with
 /// parameter gradients), per column.

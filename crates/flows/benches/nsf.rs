@@ -16,132 +16,40 @@
 //!
 //! `benches/reference/nsf_step.py` times the same training step on the reference library.
 //!
-//! Measured in one sitting on the shared 2-core Intel Xeon (Sapphire Rapids, AVX-512) of
-//! the project, median wall time of the `f32` step on 1 / 2 threads, against the
-//! reference (sbi 0.27 on torch 2.15, 1 / 2 torch threads):
+//! Measured in one sitting (2026-12-01) on the shared 2-core Intel Xeon (Sapphire Rapids,
+//! AVX-512, 2.1 GHz) of the project, median wall time of the `f32` step on 1 / 2 threads,
+//! against the reference (sbi 0.27 on torch 2.15, 1 / 2 torch threads):
 //!
 //! | shape | simfer | reference | ratio |
 //! |---|---|---|---|
-//! | D = C = 2, batch 200 | 1.65 / 1.02 ms | 13.9 / 13.8 ms | 8.4× / 13.5× |
-//! | D = C = 2, 2000 columns | 15.1 / 7.9 ms | 41.1 / 35.8 ms | 2.7× / 4.5× |
-//! | D = C = 10, batch 200 | 2.76 / 1.71 ms | 18.9 / 17.7 ms | 6.9× / 10.4× |
-//! | D = C = 10, 2000 columns | 27.0 / 12.8 ms | 95.9 / 69.1 ms | 3.5× / 5.4× |
+//! | D = C = 2, batch 200 | 3.69 / 2.05 ms | 38.0 / 39.1 ms | 10.3× / 19.1× |
+//! | D = C = 2, 2000 columns | 25.2 / 18.4 ms | 92.8 / 80.0 ms | 3.7× / 4.3× |
+//! | D = C = 10, batch 200 | 5.84 / 3.07 ms | 49.3 / 45.2 ms | 8.4× / 14.7× |
+//! | D = C = 10, 2000 columns | 74.1 / 29.6 ms | 187.6 / 143.7 ms | 2.5× / 4.9× |
 //!
-//! About half of a step is simfer-nn's single-precision product kernel (the residual
-//! nets' `50 × 50` products, at 80–90 GFLOP/s at 2000 columns), a third its other kernels
-//! (small products, gates, activations, Adam, the gradient reduction); the splines, the
-//! LU layers and the transposes between them a tenth (D = 2) to a sixth (D = 10).
+//! At 2000 columns and D = 2 a step is ≈ 0.7 GFLOP of products, so the reference runs at
+//! ≈ 8 GFLOP/s and simfer at ≈ 28 GFLOP/s on one thread, against ≈ 96 GFLOP/s of a large
+//! single-precision product (matrixmultiply's, 1000³) on that core in the same sitting: a
+//! 10× ratio there would need more than that core's large-product rate.
+//!
+//! In a profile of the D = 2, 2000-column step on one thread, 59 % of the time is
+//! simfer-nn's single-precision product kernel (the residual nets' `50 × 50` products),
+//! 9 % its small products, 6.5 % clearing and copying buffers, 6 % the gates and their
+//! backward, 4 % the splines, 2.5 % the bias-gradient sums.
+
+mod common;
+use common::{CpuTime, data, pool};
 
 use std::hint::black_box;
 
-use criterion::measurement::{Measurement, ValueFormatter};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use nalgebra::DMatrix;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use simfer_flows::{
     Adam, ConditionalDensityEstimator, Gradients, Nsf, NsfConfig, Parameterized, Precision,
     Workspace, clip_grad_norm,
 };
-
-/// CPU time of all threads of this process, in nanoseconds (0 where unavailable).
-#[cfg(target_os = "linux")]
-fn process_cpu_ns() -> u64 {
-    #[repr(C)]
-    struct Timespec {
-        tv_sec: i64,
-        tv_nsec: i64,
-    }
-    unsafe extern "C" {
-        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
-    }
-    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-    let mut ts = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec (64-bit Linux layout).
-    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return 0;
-    }
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-#[cfg(not(target_os = "linux"))]
-fn process_cpu_ns() -> u64 {
-    0
-}
-
-/// Criterion measurement: process CPU time.
-struct CpuTime;
-
-struct CpuFormatter;
-
-impl ValueFormatter for CpuFormatter {
-    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
-        let (f, unit) = if typical < 1e3 {
-            (1.0, "ns cpu")
-        } else if typical < 1e6 {
-            (1e-3, "µs cpu")
-        } else {
-            (1e-6, "ms cpu")
-        };
-        values.iter_mut().for_each(|v| *v *= f);
-        unit
-    }
-    fn scale_throughputs(
-        &self,
-        _typical: f64,
-        _t: &Throughput,
-        _values: &mut [f64],
-    ) -> &'static str {
-        "(no throughput)"
-    }
-    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
-        "ns"
-    }
-}
-
-impl Measurement for CpuTime {
-    type Intermediate = u64;
-    type Value = u64;
-    fn start(&self) -> u64 {
-        process_cpu_ns()
-    }
-    fn end(&self, i: u64) -> u64 {
-        process_cpu_ns().saturating_sub(i)
-    }
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-    fn zero(&self) -> u64 {
-        0
-    }
-    fn to_f64(&self, v: &u64) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        &CpuFormatter
-    }
-}
-
-fn pool(threads: usize) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("thread pool")
-}
-
-/// θ (`d × n`) depending on x (`c × n`), as the reference benchmark draws them.
-fn data(d: usize, c: usize, n: usize, seed: u64) -> (DMatrix<f64>, DMatrix<f64>) {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let x = DMatrix::from_fn(c, n, |_, _| rng.random_range(-1.0..1.0));
-    let theta = DMatrix::from_fn(d, n, |i, j| {
-        x[(i % c, j)] + 0.3 * rng.random_range(-1.0..1.0)
-    });
-    (theta, x)
-}
 
 /// One training step's state: a flow, its workspace, Adam and the buffers.
 struct Step {
