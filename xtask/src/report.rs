@@ -25,7 +25,7 @@ pub fn fmt_budget(b: usize) -> String {
     const SUP: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
     let mut p = 0;
     let mut v = b;
-    while v >= 10 && v % 10 == 0 {
+    while v >= 10 && v.is_multiple_of(10) {
         v /= 10;
         p += 1;
     }

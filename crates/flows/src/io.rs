@@ -138,10 +138,10 @@ struct LegacyHeader {
 /// The kind and version of a binary file, and the body after the header. Legacy MAF
 /// files report kind `maf` with their own version (1 or 2).
 pub(crate) fn read_header(bytes: &[u8]) -> Result<(String, u32, &[u8]), FlowError> {
-    if let Ok((h, rest)) = postcard::take_from_bytes::<LegacyHeader>(bytes) {
-        if h.format == LEGACY_MAF_TAG {
-            return Ok(("maf".into(), h.version, rest));
-        }
+    if let Ok((h, rest)) = postcard::take_from_bytes::<LegacyHeader>(bytes)
+        && h.format == LEGACY_MAF_TAG
+    {
+        return Ok(("maf".into(), h.version, rest));
     }
     let (h, rest) = postcard::take_from_bytes::<Header>(bytes).map_err(|e| {
         FlowError::Serialization(format!(

@@ -561,18 +561,18 @@ impl Inference {
             _ => 1,
         };
         let fraction = self.training.validation_fraction;
-        if let Some(needed) = simfer_snpe::DataSplit::min_rows(fraction, per_part) {
-            if self.simulations_per_round < needed {
-                return Err(InferenceError::InvalidConfig {
-                    name: "simulations_per_round",
-                    message: format!(
-                        "expected at least {needed}, found {}: training splits off a \
+        if let Some(needed) = simfer_snpe::DataSplit::min_rows(fraction, per_part)
+            && self.simulations_per_round < needed
+        {
+            return Err(InferenceError::InvalidConfig {
+                name: "simulations_per_round",
+                message: format!(
+                    "expected at least {needed}, found {}: training splits off a \
                          validation fraction of {fraction}, and {kind} needs at least \
                          {per_part} simulation(s) in the training and in the validation set",
-                        self.simulations_per_round
-                    ),
-                });
-            }
+                    self.simulations_per_round
+                ),
+            });
         }
         Ok((kind, rounds))
     }

@@ -388,14 +388,14 @@ impl<M: Method> Sequential<M> {
         if let Some((index, &value)) = x_o.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(InferenceError::NonFiniteObservation { index, value });
         }
-        if let Some(d) = self.x_dim() {
-            if d != x_o.len() {
-                return Err(InferenceError::DimensionMismatch {
-                    what: "length of the observation x_o, to match the simulations".into(),
-                    expected: d,
-                    found: x_o.len(),
-                });
-            }
+        if let Some(d) = self.x_dim()
+            && d != x_o.len()
+        {
+            return Err(InferenceError::DimensionMismatch {
+                what: "length of the observation x_o, to match the simulations".into(),
+                expected: d,
+                found: x_o.len(),
+            });
         }
         self.x_o = Some(x_o.to_vec());
         Ok(self)
@@ -650,14 +650,14 @@ impl<M: Method> Sequential<M> {
                 found: x.ncols(),
             });
         }
-        if let Some(d) = self.x_dim().or(self.x_o.as_ref().map(Vec::len)) {
-            if x.nrows() != d {
-                return Err(InferenceError::DimensionMismatch {
-                    what: "rows of x (the simulation's output dimension)".into(),
-                    expected: d,
-                    found: x.nrows(),
-                });
-            }
+        if let Some(d) = self.x_dim().or(self.x_o.as_ref().map(Vec::len))
+            && x.nrows() != d
+        {
+            return Err(InferenceError::DimensionMismatch {
+                what: "rows of x (the simulation's output dimension)".into(),
+                expected: d,
+                found: x.nrows(),
+            });
         }
         if let Some((j, _)) = theta
             .column_iter()

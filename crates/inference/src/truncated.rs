@@ -78,13 +78,13 @@ impl TruncationOptions {
                 "expected at least 1 each".into(),
             );
         }
-        if let Some(s) = self.max_seconds {
-            if s.is_nan() || s <= 0.0 {
-                return bad(
-                    "max_seconds",
-                    format!("expected a positive number, found {s}"),
-                );
-            }
+        if let Some(s) = self.max_seconds
+            && (s.is_nan() || s <= 0.0)
+        {
+            return bad(
+                "max_seconds",
+                format!("expected a positive number, found {s}"),
+            );
         }
         Ok(())
     }

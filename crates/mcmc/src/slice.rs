@@ -783,7 +783,9 @@ impl Chain {
     fn end_sweep(&mut self, config: &Config) {
         if self.sweep >= config.tuning {
             let stored_index = self.sweep - config.tuning;
-            if stored_index % config.thin == 0 && stored_index / config.thin >= config.warmup {
+            if stored_index.is_multiple_of(config.thin)
+                && stored_index / config.thin >= config.warmup
+            {
                 self.stored.extend_from_slice(&self.x);
             }
         }

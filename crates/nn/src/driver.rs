@@ -440,10 +440,10 @@ impl<M: ChunkModel> Passes<M> {
             ("gradient mask", mask.map(<[f64]>::len), np),
         ];
         for (what, found, expected) in checks {
-            if let Some(found) = found {
-                if found != expected {
-                    return Err(NnError::dims(what, expected, found));
-                }
+            if let Some(found) = found
+                && found != expected
+            {
+                return Err(NnError::dims(what, expected, found));
             }
         }
         match last.precision {

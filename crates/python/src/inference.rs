@@ -171,18 +171,18 @@ impl PyInference {
         proposal: Option<&Bound<'_, PyAny>>,
     ) -> Result<()> {
         let pending = self.proposed.take();
-        if let (None, Some(p)) = (proposal, &pending) {
-            if p.theta() == &theta {
-                let Some(p) = pending else {
-                    unreachable!("matched above")
-                };
-                let runner = &mut self.runner;
-                return detached(py, move || {
-                    each!(runner, s => {
-                        s.append_proposed(p, x).map(|_| ()).map_err(PyError::from)
-                    })
-                });
-            }
+        if let (None, Some(p)) = (proposal, &pending)
+            && p.theta() == &theta
+        {
+            let Some(p) = pending else {
+                unreachable!("matched above")
+            };
+            let runner = &mut self.runner;
+            return detached(py, move || {
+                each!(runner, s => {
+                    s.append_proposed(p, x).map(|_| ()).map_err(PyError::from)
+                })
+            });
         }
         self.proposed = pending;
         match proposal {

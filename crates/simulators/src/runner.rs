@@ -519,19 +519,19 @@ fn simulate_chunks(
                         out[(i - first) * xd..(i - first + 1) * xd].fill(f64::NAN);
                         kept.push((i, why));
                     }
-                    if let (Some(sink), false) = (sink, stray) {
-                        if let Err(message) = sink.done(first, out, &kept) {
-                            lowest_failure.fetch_min(first, Ordering::Relaxed);
-                            if let Ok(mut e) = errors.lock() {
-                                e.push((
+                    if let (Some(sink), false) = (sink, stray)
+                        && let Err(message) = sink.done(first, out, &kept)
+                    {
+                        lowest_failure.fetch_min(first, Ordering::Relaxed);
+                        if let Ok(mut e) = errors.lock() {
+                            e.push((
+                                first,
+                                SimulatorError::Sink {
                                     first,
-                                    SimulatorError::Sink {
-                                        first,
-                                        end: first + m,
-                                        message,
-                                    },
-                                ));
-                            }
+                                    end: first + m,
+                                    message,
+                                },
+                            ));
                         }
                     }
                     if let Ok(mut f) = failed.lock() {

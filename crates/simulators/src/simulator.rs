@@ -47,7 +47,7 @@ impl<'a> SimulationChunk<'a> {
         seed: u64,
         first_stream: u64,
     ) -> Result<Self, SimulatorError> {
-        if theta_dim == 0 || theta.len() % theta_dim != 0 {
+        if theta_dim == 0 || !theta.len().is_multiple_of(theta_dim) {
             return Err(SimulatorError::InvalidArgument(format!(
                 "a chunk of {} values cannot hold θ's of dimension {theta_dim}",
                 theta.len()

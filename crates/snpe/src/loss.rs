@@ -358,10 +358,10 @@ impl<E: ConditionalDensityEstimator> Loss<E> for AtomicLoss {
             }
         }
         let loss = total * inv_b;
-        if let Some(grad) = grad {
-            if loss.is_finite() {
-                estimator.backward(workspace, &self.weights, Gradients::params(grad))?;
-            }
+        if let Some(grad) = grad
+            && loss.is_finite()
+        {
+            estimator.backward(workspace, &self.weights, Gradients::params(grad))?;
         }
         Ok(loss)
     }

@@ -688,18 +688,17 @@ impl NonAtomicLoss {
                 found: prior.dim(),
             });
         }
-        if let PriorTerm::Gaussian { mean, precision } = &prior {
-            if precision.shape() != (d, d)
+        if let PriorTerm::Gaussian { mean, precision } = &prior
+            && (precision.shape() != (d, d)
                 || mean.iter().chain(precision.iter()).any(|v| !v.is_finite())
-                || precision.clone().cholesky().is_none()
-            {
-                return Err(SnpeError::InvalidConfig {
-                    name: "prior",
-                    message: format!(
-                        "a Gaussian prior needs a finite mean and a symmetric positive definite {d} × {d} precision"
-                    ),
-                });
-            }
+                || precision.clone().cholesky().is_none())
+        {
+            return Err(SnpeError::InvalidConfig {
+                name: "prior",
+                message: format!(
+                    "a Gaussian prior needs a finite mean and a symmetric positive definite {d} × {d} precision"
+                ),
+            });
         }
         Ok(Self {
             proposal,
@@ -892,15 +891,15 @@ impl<E: ConditionalDensityEstimator> Loss<E> for NonAtomicLoss {
             sc.z = z;
         });
         let loss = self.values.iter().sum::<f64>() * omega;
-        if let Some(grad) = grad {
-            if loss.is_finite() {
-                mdn.backward_raw_outputs(
-                    workspace,
-                    batch.x,
-                    self.g_out.as_view(),
-                    Gradients::params(grad),
-                )?;
-            }
+        if let Some(grad) = grad
+            && loss.is_finite()
+        {
+            mdn.backward_raw_outputs(
+                workspace,
+                batch.x,
+                self.g_out.as_view(),
+                Gradients::params(grad),
+            )?;
         }
         Ok(loss)
     }

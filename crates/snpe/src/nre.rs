@@ -364,10 +364,10 @@ impl Loss<RatioClassifier> for NreLoss {
             &mut self.logits,
         )?;
         let loss = self.value_and_weights(b);
-        if let Some(grad) = grad {
-            if loss.is_finite() {
-                classifier.backward(workspace, &self.weights, Gradients::params(grad))?;
-            }
+        if let Some(grad) = grad
+            && loss.is_finite()
+        {
+            classifier.backward(workspace, &self.weights, Gradients::params(grad))?;
         }
         Ok(loss)
     }

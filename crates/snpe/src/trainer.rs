@@ -71,13 +71,13 @@ impl TrainingConfig {
         if self.max_num_epochs == Some(0) {
             return bad("max_num_epochs", "expected at least 1, found 0".into());
         }
-        if let Some(c) = self.clip_max_norm {
-            if !(c.is_finite() && c > 0.0) {
-                return bad(
-                    "clip_max_norm",
-                    format!("expected a positive number, found {c}"),
-                );
-            }
+        if let Some(c) = self.clip_max_norm
+            && !(c.is_finite() && c > 0.0)
+        {
+            return bad(
+                "clip_max_norm",
+                format!("expected a positive number, found {c}"),
+            );
         }
         Ok(())
     }

@@ -104,7 +104,7 @@ fn state(dir: &Path) -> String {
     let trained = (0..2)
         .filter(|r| dir.join(format!("rounds/training-{r:03}.bin")).exists())
         .count();
-    let phase = if sims % 60 != 0 {
+    let phase = if !sims.is_multiple_of(60) {
         "simulating"
     } else if sims / 60 > trained {
         "training"

@@ -15,7 +15,7 @@ use crate::common::{arg, flaky_config, have_python, ok, scratch, summary, write}
 fn misbehaving(seed: u64, n: usize) -> usize {
     let s = simulation_seed(seed, 0);
     (0..n)
-        .filter(|&i| derive_rng(s, i as u64).next_u64() % 10 == 0)
+        .filter(|&i| derive_rng(s, i as u64).next_u64().is_multiple_of(10))
         .count()
 }
 

@@ -231,16 +231,16 @@ impl MadeLayout {
         if let Some(gr) = grad.as_deref_mut() {
             self.input.backward_params(z, g, n, gr);
         }
-        if let Some(cl) = &self.context {
-            if grad.is_some() || g_c.is_some() {
-                g2.copy_from_slice(g);
-                act.backprop(&ctx[..hn], g2);
-                if let Some(gr) = grad {
-                    cl.backward_params(c, g2, n, gr);
-                }
-                if let Some(gc) = g_c {
-                    cl.backward_input_add(params, g2, n, gc);
-                }
+        if let Some(cl) = &self.context
+            && (grad.is_some() || g_c.is_some())
+        {
+            g2.copy_from_slice(g);
+            act.backprop(&ctx[..hn], g2);
+            if let Some(gr) = grad {
+                cl.backward_params(c, g2, n, gr);
+            }
+            if let Some(gc) = g_c {
+                cl.backward_input_add(params, g2, n, gc);
             }
         }
         if let Some(gz) = g_z {

@@ -353,11 +353,10 @@ impl<B: EstimatorBuilder> Method for Npe<B> {
         // The network training continues from must start at a finite non-atomic loss.
         if let (Some(loss), Some(estimator), false) =
             (non_atomic.as_mut(), self.estimator.as_ref(), retrain)
+            && !starts_finite(loss, estimator, &data)?
         {
-            if !starts_finite(loss, estimator, &data)? {
-                non_atomic = None;
-                data = ctx.pooled(pooled_start)?;
-            }
+            non_atomic = None;
+            data = ctx.pooled(pooled_start)?;
         }
         let mut split = DataSplit::random(
             data.len(),

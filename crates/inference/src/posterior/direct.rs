@@ -64,13 +64,13 @@ impl SamplingOptions {
         if self.max_draws == 0 {
             return bad("max_draws", "expected at least 1, found 0".into());
         }
-        if let Some(s) = self.max_seconds {
-            if s.is_nan() || s <= 0.0 {
-                return bad(
-                    "max_seconds",
-                    format!("expected a positive number, found {s}"),
-                );
-            }
+        if let Some(s) = self.max_seconds
+            && (s.is_nan() || s <= 0.0)
+        {
+            return bad(
+                "max_seconds",
+                format!("expected a positive number, found {s}"),
+            );
         }
         if self.acceptance_samples == 0 {
             return bad("acceptance_samples", "expected at least 1, found 0".into());

@@ -55,13 +55,13 @@ impl RejectionOptions {
                 message: "expected at least 1 each".into(),
             });
         }
-        if let Some(s) = self.max_seconds {
-            if s.is_nan() || s <= 0.0 {
-                return Err(InferenceError::InvalidConfig {
-                    name: "max_seconds",
-                    message: format!("expected a positive number, found {s}"),
-                });
-            }
+        if let Some(s) = self.max_seconds
+            && (s.is_nan() || s <= 0.0)
+        {
+            return Err(InferenceError::InvalidConfig {
+                name: "max_seconds",
+                message: format!("expected a positive number, found {s}"),
+            });
         }
         Ok(())
     }
