@@ -6,9 +6,10 @@
 //! Here the register kernel reads `op(B)` where it is, and `op(A)` where it is when it
 //! is stored as used ([`Op::N`]) and a full tile of rows is left; only a transposed `A`
 //! and a last, partial tile of rows are copied (one tile at a time, zero-padded, on the
-//! stack). The kernel accumulates a tile of `C` (16 rows × 8 columns in the AVX-512
-//! build, 16 × 6 in the AVX2 build) in registers with fused multiply-adds; it is plain
-//! Rust (`mul_add`) that the compiler vectorizes over the rows. Nothing is allocated.
+//! stack). The kernel accumulates a tile of `C` (up to 48 rows × 8 columns in the AVX-512
+//! build, 16 × 6 in the AVX2 build) in registers with fused multiply-adds: AVX-512
+//! intrinsics in the first, plain Rust (`mul_add`) that the compiler vectorizes over the
+//! rows in the second. Nothing is allocated.
 //!
 //! The result of an entry depends only on the operands (a sum over the inner dimension
 //! in a fixed order, blocked by `KC`), never on the number of threads; it differs in the
@@ -16,8 +17,11 @@
 
 use crate::linalg::Op;
 
-/// Rows of a register tile (an 8-row tile takes remainders of 8 rows or fewer).
-const MR: usize = 16;
+/// The most rows of a register tile. The AVX-512 build takes, for each block of rows,
+/// the largest tile of 48, 32 or 16 rows that it fills, or a 16-row tile (zero-padded)
+/// for a remainder of fewer rows; the AVX2 build tiles of 16 rows (zero-padded for a
+/// remainder of 9 to 15), or 8 for a remainder of 8 or fewer.
+const MR: usize = 48;
 /// Inner-dimension block (bounds the stack copy of a tile of `A`).
 const KC: usize = 256;
 
@@ -59,12 +63,13 @@ pub(crate) fn sgemm_fma(
 mod x86 {
     use super::{KC, MR, Op};
 
-    /// The blocked product with tiles of `NR ≤ 8` columns; see the module docs. The
-    /// kernels are plain Rust with `mul_add`, vectorized by the compiler in the builds
-    /// below (16 rows are one AVX-512 register or two AVX2 registers).
+    /// The blocked product with tiles of `NR ≤ 8` columns; see the module docs. With
+    /// `ZMM` (the AVX-512 build) the tiles are [`Panels::tile_zmm`]'s, written with the
+    /// intrinsics; otherwise they are plain Rust with `mul_add`, vectorized by the
+    /// compiler (16 rows are two AVX2 registers).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn sgemm<const NR: usize>(
+    fn sgemm<const NR: usize, const ZMM: bool>(
         m: usize,
         n: usize,
         k: usize,
@@ -81,7 +86,9 @@ mod x86 {
             Op::N => (1, k),
             Op::T => (n, 1),
         };
-        let mut ap = [0.0f32; MR * KC];
+        // The copy of a tile of A, written before it is read: left uninitialized, so that
+        // a product that copies nothing (most of them) does not clear 48 KiB first.
+        let mut ap = [std::mem::MaybeUninit::<f32>::uninit(); MR * KC];
         let mut acc = [0.0f32; MR * 8];
         for k0 in (0..k).step_by(KC) {
             let kc = KC.min(k - k0);
@@ -89,14 +96,26 @@ mod x86 {
             let beta = if k0 == 0 { beta } else { 1.0 };
             let mut i0 = 0;
             while i0 < m {
-                let rows = MR.min(m - i0);
-                let mr = if rows <= 8 { 8 } else { MR };
+                let left = m - i0;
+                let mr = match (ZMM, left) {
+                    (true, 48..) => 48,
+                    (true, 32..) => 32,
+                    (true, _) | (false, 9..) => 16,
+                    (false, _) => 8,
+                };
+                let rows = mr.min(left);
                 // Column l of the tile of A: a_tile[l·a_ls..][..mr].
                 let (a_tile, a_ls): (&[f32], usize) = if op_a == Op::N && rows == mr {
                     (&a[i0 + k0 * m..i0 + (k0 + kc - 1) * m + mr], m)
                 } else {
                     let panel = &mut ap[..kc * mr];
-                    panel.fill(0.0);
+                    for v in panel.iter_mut() {
+                        v.write(0.0);
+                    }
+                    // SAFETY: every entry of `panel` was just initialized, and
+                    // `MaybeUninit<f32>` has the layout of `f32`.
+                    let panel: &mut [f32] =
+                        unsafe { &mut *(std::ptr::from_mut(panel) as *mut [f32]) };
                     for t in 0..rows {
                         let i = i0 + t;
                         for (l, v) in panel.iter_mut().skip(t).step_by(mr).enumerate() {
@@ -106,7 +125,7 @@ mod x86 {
                             };
                         }
                     }
-                    (&ap[..kc * mr], mr)
+                    (&*panel, mr)
                 };
                 for j0 in (0..n).step_by(NR) {
                     let cols = NR.min(n - j0);
@@ -124,7 +143,12 @@ mod x86 {
                         ($($nc:literal)*) => {
                             match (mr, cols) {
                                 $(
-                                    (MR, $nc) => p.tile::<MR, $nc>(&mut acc),
+                                    // SAFETY: ZMM only in the AVX-512 build, whose CPU
+                                    // has AVX-512F and FMA.
+                                    (48, $nc) if ZMM => unsafe { p.tile_zmm::<3, $nc>(&mut acc) },
+                                    (32, $nc) if ZMM => unsafe { p.tile_zmm::<2, $nc>(&mut acc) },
+                                    (16, $nc) if ZMM => unsafe { p.tile_zmm::<1, $nc>(&mut acc) },
+                                    (16, $nc) => p.tile::<16, $nc>(&mut acc),
                                     (8, $nc) => p.tile::<8, $nc>(&mut acc),
                                 )*
                                 _ => unreachable!("a tile of {mr} × {cols}"),
@@ -163,6 +187,78 @@ mod x86 {
         /// `out[j·R + t] = Σ_l A[t, l]·B[l, j]` for a tile of `R` rows and `N ≤ 8`
         /// columns. The columns are written out one by one (no loop over `j`), so the
         /// compiler vectorizes over the rows and keeps the accumulators in registers.
+        /// Checks that the panels hold a tile of `rows` rows and `cols` columns.
+        #[inline(always)]
+        fn check(&self, rows: usize, cols: usize) {
+            let Panels {
+                kc,
+                a,
+                a_ls,
+                b,
+                b_ls,
+                b_js,
+            } = *self;
+            assert!(
+                (1..=8).contains(&cols) && rows <= MR && kc > 0,
+                "tile: shape"
+            );
+            assert!(a.len() >= (kc - 1) * a_ls + rows, "tile: A is too short");
+            assert!(
+                b.len() > (kc - 1) * b_ls + (cols - 1) * b_js,
+                "tile: B is too short"
+            );
+        }
+
+        /// [`tile`](Self::tile) for `16·V` rows in AVX-512 registers, written with the
+        /// intrinsics: `V` loads of `A` and `N` broadcasts of `B` per `V·N` fused
+        /// multiply-adds, the accumulators in registers. Each entry is the same sum, in
+        /// the same order and rounding, as in `tile`.
+        ///
+        /// # Safety
+        /// The CPU must support AVX-512F and FMA.
+        #[target_feature(enable = "avx512f,fma")]
+        #[inline]
+        unsafe fn tile_zmm<const V: usize, const N: usize>(&self, out: &mut [f32; MR * 8]) {
+            use std::arch::x86_64::{
+                __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+                _mm512_storeu_ps,
+            };
+            self.check(16 * V, N);
+            let Panels {
+                kc,
+                a,
+                a_ls,
+                b,
+                b_ls,
+                b_js,
+            } = *self;
+            let mut acc: [[__m512; V]; 8] = [[_mm512_setzero_ps(); V]; 8];
+            for l in 0..kc {
+                // SAFETY: rows l·a_ls .. l·a_ls + 16·V of `a` and entries l·b_ls + j·b_js
+                // (j < N) of `b` are in bounds for l < kc (checked above).
+                unsafe {
+                    let ap = a.as_ptr().add(l * a_ls);
+                    let mut av: [__m512; V] = [_mm512_setzero_ps(); V];
+                    for (v, x) in av.iter_mut().enumerate() {
+                        *x = _mm512_loadu_ps(ap.add(16 * v));
+                    }
+                    let bp = b.as_ptr().add(l * b_ls);
+                    for (j, accj) in acc.iter_mut().enumerate().take(N) {
+                        let bj = _mm512_set1_ps(*bp.add(j * b_js));
+                        for (x, s) in av.iter().zip(accj.iter_mut()) {
+                            *s = _mm512_fmadd_ps(*x, bj, *s);
+                        }
+                    }
+                }
+            }
+            for (j, accj) in acc.iter().enumerate().take(N) {
+                for (v, s) in accj.iter().enumerate() {
+                    // SAFETY: j·16V + 16v + 16 ≤ 8·MR for j < N ≤ 8, v < V, 16V ≤ MR.
+                    unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(j * 16 * V + 16 * v), *s) };
+                }
+            }
+        }
+
         #[inline(always)]
         fn tile<const R: usize, const N: usize>(&self, out: &mut [f32; MR * 8]) {
             let Panels {
@@ -173,12 +269,7 @@ mod x86 {
                 b_ls,
                 b_js,
             } = *self;
-            assert!(N <= 8 && R <= MR && kc > 0, "tile: shape");
-            assert!(a.len() >= (kc - 1) * a_ls + R, "tile: A is too short");
-            assert!(
-                b.len() > (kc - 1) * b_ls + (N - 1) * b_js,
-                "tile: B is too short"
-            );
+            self.check(R, N);
             let mut acc = [[0.0f32; R]; 8];
             for l in 0..kc {
                 let av: &[f32; R] = a[l * a_ls..l * a_ls + R].try_into().expect("R rows");
@@ -202,7 +293,8 @@ mod x86 {
         }
     }
 
-    /// The product in an AVX-512 build, `16 × 8` tiles.
+    /// The product in an AVX-512 build, tiles of up to `48 × 8` (24 accumulator
+    /// registers; 3 loads of `A` and 8 broadcasts of `B` per 24 multiply-adds).
     ///
     /// # Safety
     /// The CPU must support AVX-512F and FMA.
@@ -220,10 +312,10 @@ mod x86 {
         beta: f32,
         c: &mut [f32],
     ) {
-        sgemm::<8>(m, n, k, alpha, a, op_a, b, op_b, beta, c)
+        sgemm::<8, true>(m, n, k, alpha, a, op_a, b, op_b, beta, c)
     }
 
-    /// The product in an AVX2 build, `16 × 6` tiles.
+    /// The product in an AVX2 build, tiles of up to `16 × 6`.
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA.
@@ -241,7 +333,7 @@ mod x86 {
         beta: f32,
         c: &mut [f32],
     ) {
-        sgemm::<6>(m, n, k, alpha, a, op_a, b, op_b, beta, c)
+        sgemm::<6, false>(m, n, k, alpha, a, op_a, b, op_b, beta, c)
     }
 }
 
@@ -278,6 +370,11 @@ mod tests {
             (29, 17, 300),
             (9, 8, 7),
             (16, 6, 6),
+            (64, 10, 20),
+            (33, 7, 5),
+            (40, 3, 9),
+            (101, 9, 17),
+            (48, 8, 3),
         ] {
             for op_a in [Op::N, Op::T] {
                 for op_b in [Op::N, Op::T] {
@@ -309,6 +406,55 @@ mod tests {
                                 );
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each entry is the same sum of fused multiply-adds in the same order in both builds,
+    /// so an AVX-512 machine and an AVX2 machine compute the same bits (the inner
+    /// dimension spans two `KC` blocks in one shape).
+    #[test]
+    fn avx512_and_avx2_builds_give_the_same_bits() {
+        let has = |f: &str| {
+            std::arch::is_x86_feature_detected!("fma")
+                && match f {
+                    "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
+                    _ => std::arch::is_x86_feature_detected!("avx2"),
+                }
+        };
+        if !(has("avx512f") && has("avx2")) {
+            return;
+        }
+        let val = |i: usize, s: f32| ((i * 37 % 101) as f32 * 0.37 + s).sin();
+        for &(m, n, k) in &[
+            (50, 125, 50),
+            (50, 50, 125),
+            (6, 50, 125),
+            (101, 9, 300),
+            (13, 17, 5),
+        ] {
+            for op_a in [Op::N, Op::T] {
+                for op_b in [Op::N, Op::T] {
+                    let a: Vec<f32> = (0..m * k).map(|i| val(i, 0.1)).collect();
+                    let b: Vec<f32> = (0..k * n).map(|i| val(i, 0.7)).collect();
+                    for beta in [0.0f32, 0.5] {
+                        let c0: Vec<f32> = (0..m * n).map(|i| val(i, 1.3)).collect();
+                        let (mut c512, mut c2) = (c0.clone(), c0);
+                        // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked above).
+                        unsafe {
+                            x86::sgemm_avx512(m, n, k, 0.7, &a, op_a, &b, op_b, beta, &mut c512);
+                            x86::sgemm_avx2(m, n, k, 0.7, &a, op_a, &b, op_b, beta, &mut c2);
+                        }
+                        let same = c512
+                            .iter()
+                            .zip(&c2)
+                            .all(|(x, y)| x.to_bits() == y.to_bits());
+                        assert!(
+                            same,
+                            "{m}x{n}x{k} {op_a:?}{op_b:?} β={beta}: the builds differ"
+                        );
                     }
                 }
             }
