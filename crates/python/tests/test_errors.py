@@ -1,6 +1,7 @@
 """Each kind of user error is a Python exception with a clear message."""
 
 import _thread
+import signal
 import threading
 import time
 
@@ -16,6 +17,17 @@ from conftest import linear_gaussian, prior_round
 @pytest.fixture
 def prior():
     return BoxUniform(low=-2 * np.ones(3), high=2 * np.ones(3))
+
+
+@pytest.fixture(autouse=True)
+def sigint_raises_keyboard_interrupt():
+    """Python's own Ctrl-C handler for each test. A process started in the background by
+    a shell without job control inherits SIGINT ignored, and then Python installs no
+    handler and `_thread.interrupt_main` does nothing; the Ctrl-C tests press it that
+    way, so they install the handler themselves."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def test_wrong_shapes_are_value_errors_naming_expected_and_found(prior):
