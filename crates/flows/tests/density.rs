@@ -5,7 +5,7 @@ use nalgebra::DMatrix;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use simfer_flows::Parameterized;
-use simfer_flows::maf::made::MadeActs;
+use simfer_flows::maf::made::{ContextColumns, MadeActs};
 use simfer_flows::{ConditionalDensityEstimator, FlowError, Gradients, Maf, MafConfig, Precision};
 
 use crate::common::{data, direct_log_prob, flow, rng, small_config};
@@ -111,7 +111,7 @@ fn made_outputs_depend_only_on_earlier_inputs() {
                     hid: &mut hid,
                     out: &mut out,
                 },
-                false,
+                ContextColumns::PerColumn,
                 &mut [],
             );
             out

@@ -10,4 +10,5 @@ mod io;
 mod mdn;
 mod nsf;
 mod precision;
+mod repeated_condition;
 mod training;

@@ -489,11 +489,20 @@ fn map_bias_generic<T: Real, const F: u8>(x: &mut [T], bias: &[T]) {
     }
 }
 
-/// `x[i, j] ← f(x[i, j] + bias[i] + add[i, j])`.
+/// `x[i, j] ← f(x[i, j] + bias[i] + add[i, j])`, or `f(x[i, j] + bias[i] + add[i])` when
+/// `add` holds one column (the same for every column of `x`).
 #[inline(always)]
 fn map_bias_add_generic<T: Real, const F: u8>(x: &mut [T], bias: &[T], add: &[T]) {
     let rows = bias.len();
     if rows == 0 {
+        return;
+    }
+    if add.len() == rows {
+        for col in x.chunks_exact_mut(rows) {
+            for ((v, b), a) in col.iter_mut().zip(bias).zip(add) {
+                *v = apply_code::<T, F>(*v + *b + *a);
+            }
+        }
         return;
     }
     for (col, acol) in x.chunks_exact_mut(rows).zip(add.chunks_exact(rows)) {
@@ -567,7 +576,8 @@ simd_dispatch!(
     pub fn sigmoid_bias_inplace<T: Real>(x: &mut [T], bias: &[T]) => sigmoid_bias_g
 );
 simd_dispatch!(
-    /// `x[i, j] ← sigmoid(x[i, j] + bias[i] + add[i, j])` (column-major, `bias.len()` rows).
+    /// `x[i, j] ← sigmoid(x[i, j] + bias[i] + add[i, j])` (column-major, `bias.len()` rows);
+    /// `add` is `bias.len() × n` like `x`, or one column added to every column.
     pub fn sigmoid_bias_add_inplace<T: Real>(x: &mut [T], bias: &[T], add: &[T]) => sigmoid_bias_add_g
 );
 simd_dispatch!(
@@ -575,15 +585,18 @@ simd_dispatch!(
     pub fn relu_bias_inplace<T: Real>(x: &mut [T], bias: &[T]) => relu_bias_g
 );
 simd_dispatch_fma!(
-    /// `x[i, j] ← tanh(x[i, j] + bias[i] + add[i, j])` (column-major, `bias.len()` rows).
+    /// `x[i, j] ← tanh(x[i, j] + bias[i] + add[i, j])` (column-major, `bias.len()` rows);
+    /// `add` is `bias.len() × n` like `x`, or one column added to every column.
     pub fn tanh_bias_add_inplace<T: Real>(x: &mut [T], bias: &[T], add: &[T]) => tanh_bias_add_g, tanh_bias_add_fma_g
 );
 simd_dispatch!(
-    /// `x[i, j] ← softplus(x[i, j] + bias[i] + add[i, j])` (column-major, `bias.len()` rows).
+    /// `x[i, j] ← softplus(x[i, j] + bias[i] + add[i, j])` (column-major, `bias.len()` rows);
+    /// `add` is `bias.len() × n` like `x`, or one column added to every column.
     pub fn softplus_bias_add_inplace<T: Real>(x: &mut [T], bias: &[T], add: &[T]) => softplus_bias_add_g
 );
 simd_dispatch!(
-    /// `x[i, j] ← max(0, x[i, j] + bias[i] + add[i, j])` (column-major, `bias.len()` rows).
+    /// `x[i, j] ← max(0, x[i, j] + bias[i] + add[i, j])` (column-major, `bias.len()` rows);
+    /// `add` is `bias.len() × n` like `x`, or one column added to every column.
     pub fn relu_bias_add_inplace<T: Real>(x: &mut [T], bias: &[T], add: &[T]) => relu_bias_add_g
 );
 
@@ -741,6 +754,39 @@ mod tests {
             let b = bias[i % 7];
             assert!(rel(tb[i], tanh(x[i] + b + add[i])) < 1e-15);
             assert_eq!(rb[i], (x[i] + b).max(0.0));
+        }
+    }
+
+    #[test]
+    fn one_added_column_gives_the_bits_of_that_column_repeated() {
+        let rows = 7;
+        let n = 13;
+        let bias: Vec<f32> = (0..rows).map(|i| 0.1 * i as f32 - 0.3).collect();
+        let col: Vec<f32> = (0..rows).map(|i| 0.7 - 0.23 * i as f32).collect();
+        let repeated: Vec<f32> = (0..n).flat_map(|_| col.iter().copied()).collect();
+        let x: Vec<f32> = (0..rows * n)
+            .map(|i| (i as f32 * 0.37).sin() * 3.0)
+            .collect();
+        type Op = fn(&mut [f32], &[f32], &[f32]);
+        let ops: [(&str, Op); 4] = [
+            ("tanh", tanh_bias_add_inplace),
+            ("sigmoid", sigmoid_bias_add_inplace),
+            ("softplus", softplus_bias_add_inplace),
+            ("relu", relu_bias_add_inplace),
+        ];
+        for (name, op) in ops {
+            let (mut a, mut b) = (x.clone(), x.clone());
+            op(&mut a, &bias, &col);
+            op(&mut b, &bias, &repeated);
+            assert!(
+                a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
+                "{name}"
+            );
+            // And the column is really added: a different column changes the result.
+            let mut c = x.clone();
+            let shifted: Vec<f32> = col.iter().map(|v| v + 0.5).collect();
+            op(&mut c, &bias, &shifted);
+            assert!(a.iter().zip(&c).any(|(p, q)| p != q), "{name}");
         }
     }
 

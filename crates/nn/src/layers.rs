@@ -118,6 +118,8 @@ impl Activation {
     }
 
     /// `x[i, j] ← f(x[i, j] + bias[i] + add[i, j])` (column-major, `bias.len()` rows).
+    /// `add` is either a block like `x` or one column (`bias.len()` entries) added to every
+    /// column; both give the same bits for equal columns.
     pub fn apply_with_bias_add<T: Real>(self, x: &mut [T], bias: &[T], add: &[T]) {
         match self {
             Activation::Tanh => fastmath::tanh_bias_add_inplace(x, bias, add),

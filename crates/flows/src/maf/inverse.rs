@@ -6,7 +6,7 @@ use nalgebra::DMatrix;
 use simfer_nn::driver::{ChunkModel, PassInputs, Passes, chunk_ranges};
 use simfer_nn::{Precision, fastmath, par};
 
-use super::made::MadeActs;
+use super::made::{ContextColumns, MadeActs};
 use super::{MIN_SCALE, Maf};
 use crate::FlowError;
 use crate::estimator::{check_batch, check_condition};
@@ -119,7 +119,7 @@ impl Maf {
                             hid: &mut hid,
                             out: &mut out,
                         },
-                        true,
+                        ContextColumns::Shared,
                         &mut bias,
                     );
                     inverse_step(&out, &v, &mut y, &mut tmp, d);

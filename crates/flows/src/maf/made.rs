@@ -123,8 +123,8 @@ impl MadeLayout {
 /// Per-chunk activations of one MADE, as slices of the chunk's buffers (in the
 /// precision `T` of the pass).
 pub struct MadeActs<'a, T = f64> {
-    /// Context layer output `f(W_c c + b_c)` (`H × n`), or one column (`H`) broadcast to
-    /// all columns when the context is the same for every column.
+    /// Context layer output `f(W_c c + b_c)`: `H × n`, or `H` per run of equal contexts
+    /// ([`ContextColumns`]).
     pub ctx: &'a mut [T],
     /// Hidden outputs, `(num_blocks + 1)` blocks of `H × n`.
     pub hid: &'a mut [T],
@@ -132,11 +132,26 @@ pub struct MadeActs<'a, T = f64> {
     pub out: &'a mut [T],
 }
 
+/// How the columns of a MADE pass relate to the columns of its context.
+#[derive(Clone, Copy, Debug)]
+pub enum ContextColumns<'a> {
+    /// One context per column: `c` is `C × n` and the context layer runs on every column.
+    PerColumn,
+    /// One context for all columns, whose context-layer output (`H`) is already in
+    /// `acts.ctx`; `c` is not read. The context output is folded into the bias.
+    Shared,
+    /// Runs of consecutive columns with equal contexts, as the atomic loss lays them out
+    /// (every atom of a row shares the row's x): run `r` covers the columns
+    /// `bounds[r]..bounds[r + 1]`, and `c` holds one context per run
+    /// (`C × (bounds.len() − 1)`). The context layer runs once per run; the results are
+    /// those of [`PerColumn`](Self::PerColumn) to the bit.
+    Runs(&'a [usize]),
+}
+
 impl MadeLayout {
     /// Forward pass on `n` columns. `params` must be the **masked** parameter vector.
-    /// `c` is the standardized context (`C × n`); if `ctx_broadcast`, `acts.ctx` already
-    /// holds the context layer's output for one column (`H`), the same for all columns,
-    /// and `c` is not read (`bias_scratch` needs `H` entries then).
+    /// `c` is the standardized context, laid out as `columns` says; with
+    /// [`ContextColumns::Shared`], `bias_scratch` needs `H` entries.
     #[allow(clippy::too_many_arguments)]
     pub fn forward<T: Real>(
         &self,
@@ -146,7 +161,7 @@ impl MadeLayout {
         c: &[T],
         n: usize,
         acts: MadeActs<'_, T>,
-        ctx_broadcast: bool,
+        columns: ContextColumns<'_>,
         bias_scratch: &mut [T],
     ) {
         let h = self.hidden;
@@ -154,28 +169,31 @@ impl MadeLayout {
         let MadeActs { ctx, hid, out } = acts;
         let (h0, rest) = hid.split_at_mut(hn);
         self.input.product(params, z, n, h0);
-        match &self.context {
-            Some(cl) => {
-                if ctx_broadcast {
-                    // The same context for all columns: fold it into the bias.
-                    for ((s, b), t) in bias_scratch
-                        .iter_mut()
-                        .zip(&params[self.input.bias_range()])
-                        .zip(ctx.iter())
-                    {
-                        *s = *b + *t;
-                    }
-                    act.apply_with_bias(&mut h0[..hn], &bias_scratch[..h]);
-                } else {
-                    cl.forward_activated(params, c, n, act, ctx);
+        let bias = &params[self.input.bias_range()];
+        match (&self.context, columns) {
+            (None, _) => act.apply_with_bias(&mut h0[..hn], bias),
+            (Some(_), ContextColumns::Shared) => {
+                // The same context for all columns: fold it into the bias.
+                for ((s, b), t) in bias_scratch.iter_mut().zip(bias).zip(ctx.iter()) {
+                    *s = *b + *t;
+                }
+                act.apply_with_bias(&mut h0[..hn], &bias_scratch[..h]);
+            }
+            (Some(cl), ContextColumns::PerColumn) => {
+                cl.forward_activated(params, c, n, act, ctx);
+                act.apply_with_bias_add(&mut h0[..hn], bias, &ctx[..hn]);
+            }
+            (Some(cl), ContextColumns::Runs(bounds)) => {
+                let runs = bounds.len() - 1;
+                cl.forward_activated(params, c, runs, act, &mut ctx[..runs * h]);
+                for (r, w) in bounds.windows(2).enumerate() {
                     act.apply_with_bias_add(
-                        &mut h0[..hn],
-                        &params[self.input.bias_range()],
-                        &ctx[..hn],
+                        &mut h0[w[0] * h..w[1] * h],
+                        bias,
+                        &ctx[r * h..(r + 1) * h],
                     );
                 }
             }
-            None => act.apply_with_bias(&mut h0[..hn], &params[self.input.bias_range()]),
         }
         let mut prev: &[T] = h0;
         let mut rest = rest;
@@ -192,7 +210,10 @@ impl MadeLayout {
     /// gradients into `grad` if given; **overwrites** `g_z` with `∂L/∂z` and **adds**
     /// `∂L/∂c` into `g_c`, if given. `params` is the masked parameter vector (gradients
     /// of masked entries are removed by the caller). `gh`, `gh2` are `H × n` scratch
-    /// buffers.
+    /// buffers. `runs` are the bounds of [`ContextColumns::Runs`] if the forward pass
+    /// had them (then `c` and `ctx` hold one column per run and `g_c` must be `None`):
+    /// the context layer's gradient is taken once per run, from the run's summed
+    /// gradient, since `Σ_j g_j ⊙ f'(ctx_r) = f'(ctx_r) ⊙ Σ_j g_j`.
     #[allow(clippy::too_many_arguments)]
     pub fn backward<T: Real>(
         &self,
@@ -209,6 +230,7 @@ impl MadeLayout {
         g_c: Option<&mut [T]>,
         gh: &mut [T],
         gh2: &mut [T],
+        runs: Option<&[usize]>,
     ) {
         let hn = self.hidden * n;
         let nb = self.blocks.len();
@@ -231,7 +253,28 @@ impl MadeLayout {
         if let Some(gr) = grad.as_deref_mut() {
             self.input.backward_params(z, g, n, gr);
         }
-        if let Some(cl) = &self.context
+        if let (Some(cl), Some(bounds)) = (&self.context, runs) {
+            assert!(
+                g_c.is_none(),
+                "MADE backward: the condition's gradient needs one context per column"
+            );
+            if let Some(gr) = grad {
+                let h = self.hidden;
+                let nr = bounds.len() - 1;
+                let gs = &mut g2[..nr * h];
+                for (r, w) in bounds.windows(2).enumerate() {
+                    let sum = &mut gs[r * h..(r + 1) * h];
+                    sum.copy_from_slice(&g[w[0] * h..(w[0] + 1) * h]);
+                    for col in g[(w[0] + 1) * h..w[1] * h].chunks_exact(h) {
+                        for (s, v) in sum.iter_mut().zip(col) {
+                            *s += *v;
+                        }
+                    }
+                }
+                act.backprop(&ctx[..nr * h], gs);
+                cl.backward_params(c, gs, nr, gr);
+            }
+        } else if let Some(cl) = &self.context
             && (grad.is_some() || g_c.is_some())
         {
             g2.copy_from_slice(g);

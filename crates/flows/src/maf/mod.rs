@@ -34,7 +34,7 @@ mod io;
 pub mod made;
 mod passes;
 
-pub use made::{MadeActs, MadeLayout};
+pub use made::{ContextColumns, MadeActs, MadeLayout};
 pub use passes::Chunk as MafChunk;
 
 /// Added to `softplus(a)` to get the scale of each affine step.

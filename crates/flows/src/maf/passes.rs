@@ -4,7 +4,7 @@ use simfer_nn::Real;
 use simfer_nn::driver::{ChunkGrads, ChunkModel, PassInputs};
 use simfer_nn::fastmath;
 
-use super::made::MadeActs;
+use super::made::{ContextColumns, MadeActs};
 use super::{LN_2PI, MIN_SCALE, Maf};
 
 impl ChunkModel for Maf {
@@ -57,11 +57,16 @@ impl ChunkModel for Maf {
 pub struct Chunk<T> {
     pub(super) start: usize,
     pub(super) len: usize,
-    /// Standardized condition, `C × len`.
+    /// Standardized condition, `C × len`, or `C` per run of equal conditions when `runs`
+    /// is not empty.
     c: Vec<T>,
+    /// Bounds of the runs of consecutive columns with equal conditions
+    /// ([`ContextColumns::Runs`]), or empty: one condition per column.
+    runs: Vec<usize>,
     /// Inputs of each transform and the final noise: `(K + 1)` blocks of `D × len`.
     pub(super) u: Vec<T>,
-    /// Context-layer outputs: `K` blocks of `H × len`.
+    /// Context-layer outputs: `K` blocks of `H × len` (of which `H` per run are used
+    /// when `runs` is not empty).
     ctx: Vec<T>,
     /// Hidden outputs: `K · (B + 1)` blocks of `H × len`.
     hid: Vec<T>,
@@ -229,12 +234,46 @@ impl<T: Real> Chunk<T> {
                 self.u[i + j * d] = T::of((theta[(i, start + j)] - ts.mean[i]) / ts.std[i]);
             }
         }
-        let xs = &maf.data.condition_stats;
-        for j in 0..n {
-            for i in 0..cdim {
-                self.c[i + j * cdim] = T::of((x[(i, start + j)] - xs.mean[i]) / xs.std[i]);
+        // Runs of equal conditions (the atomic loss repeats each row's x across its
+        // atoms): the context layers then run once per run. Worth it from two columns per
+        // run on average.
+        self.runs.clear();
+        if cdim > 0 && n > 0 {
+            self.runs.push(0);
+            for j in 1..n {
+                let same = (0..cdim)
+                    .all(|i| x[(i, start + j)].to_bits() == x[(i, start + j - 1)].to_bits());
+                if !same {
+                    self.runs.push(j);
+                }
+            }
+            self.runs.push(n);
+            if 2 * (self.runs.len() - 1) > n {
+                self.runs.clear();
             }
         }
+        let xs = &maf.data.condition_stats;
+        let slots = if self.runs.is_empty() {
+            n
+        } else {
+            self.runs.len() - 1
+        };
+        for slot in 0..slots {
+            // Slot r holds the first column of run r.
+            let j = if self.runs.is_empty() {
+                slot
+            } else {
+                self.runs[slot]
+            };
+            for i in 0..cdim {
+                self.c[i + slot * cdim] = T::of((x[(i, start + j)] - xs.mean[i]) / xs.std[i]);
+            }
+        }
+        let columns = if self.runs.is_empty() {
+            ContextColumns::PerColumn
+        } else {
+            ContextColumns::Runs(&self.runs)
+        };
         self.lp.fill(T::of(maf.log_det_std));
         for (k, made) in maf.mades.iter().enumerate() {
             let (u_prev, u_rest) = self.u[k * dn..].split_at_mut(dn);
@@ -250,7 +289,7 @@ impl<T: Real> Chunk<T> {
                     hid: &mut self.hid[k * hidn..(k + 1) * hidn],
                     out,
                 },
-                false,
+                columns,
                 &mut [],
             );
             let s = &mut self.s[k * dn..(k + 1) * dn];
@@ -285,6 +324,27 @@ impl<T: Real> Chunk<T> {
         }
     }
 
+    /// Copies the condition and the context layers' outputs of each run to every column
+    /// of the run, so that the chunk holds one of each per column (as the condition's
+    /// gradient needs).
+    fn expand_runs(&mut self, c: usize, h: usize, kk: usize) {
+        let n = self.len;
+        let hn = h * n;
+        let bounds = std::mem::take(&mut self.runs);
+        for (r, w) in bounds.windows(2).enumerate().rev() {
+            // Run r's slot is r ≤ w[0]: filling the columns from the last run down reads
+            // no slot that was already written.
+            for j in (w[0]..w[1]).rev() {
+                self.c.copy_within(r * c..(r + 1) * c, j * c);
+                for k in 0..kk {
+                    let base = k * hn;
+                    self.ctx
+                        .copy_within(base + r * h..base + (r + 1) * h, base + j * h);
+                }
+            }
+        }
+    }
+
     /// The backward pass of this chunk for the per-column weights `w`: adds the
     /// gradients `grads` asks for.
     fn backward(&mut self, maf: &Maf, masked: &[T], w: &[f64], grads: ChunkGrads<'_, T>) {
@@ -315,6 +375,9 @@ impl<T: Real> Chunk<T> {
         if want_condition {
             self.g_c.clear();
             self.g_c.resize(c * n, zero);
+        }
+        if want_condition && !self.runs.is_empty() {
+            self.expand_runs(c, h, kk);
         }
         self.w.clear();
         self.w.extend(w.iter().map(|v| T::of(*v)));
@@ -361,6 +424,7 @@ impl<T: Real> Chunk<T> {
                 want_condition.then_some(&mut self.g_c[..]),
                 &mut self.gh,
                 &mut self.gh2,
+                (!self.runs.is_empty()).then_some(&self.runs[..]),
             );
             if need_gz {
                 for (g, m) in self.g_u.iter_mut().zip(&self.g_made) {
