@@ -61,8 +61,8 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "maf_train_step_d2_b2000",
-        about: "1 training step of the default MAF, D = C = 2, 2000 columns (the atomic APT pass)",
-        run: || train_step(EstimatorKind::Maf, 2000, STEPS_LARGE),
+        about: "1 training step of the default MAF, D = C = 2, 2000 columns laid out as the atomic APT loss lays them out (200 rows × 10 atoms, each row's x repeated)",
+        run: || train_step_atomic(EstimatorKind::Maf, STEPS_LARGE),
     },
     Case {
         name: "maf_log_prob_2k",
@@ -157,23 +157,56 @@ impl Step {
 
 fn train_step(kind: EstimatorKind, batch: usize, steps: usize) -> f64 {
     let (theta, x) = data(batch, 1);
-    let est = build(kind, &theta, &x);
+    train_steps_on(kind, &theta, &x, steps)
+}
+
+/// `steps` measured training steps of `kind` on the columns `theta`, `x`.
+fn train_steps_on(
+    kind: EstimatorKind,
+    theta: &DMatrix<f64>,
+    x: &DMatrix<f64>,
+    steps: usize,
+) -> f64 {
+    let n = theta.ncols();
+    let est = build(kind, theta, x);
     let mut step = Step {
         ws: est.workspace(),
         adam: Adam::new(est.num_params(), 5e-4),
         grad: vec![0.0; est.num_params()],
-        lp: vec![0.0; batch],
-        w: vec![-1.0 / batch as f64; batch],
+        lp: vec![0.0; n],
+        w: vec![-1.0 / n as f64; n],
         est,
     };
     // The first step sizes the workspace; the measured ones reuse it, as in training.
-    step.run(&theta, &x);
+    step.run(theta, x);
     measured(|| {
         for _ in 0..steps {
-            step.run(&theta, &x);
+            step.run(theta, x);
         }
     });
     step.lp.iter().sum::<f64>() + step.est.params().iter().sum::<f64>()
+}
+
+/// Rows and atoms of the atomic-layout case: 2,000 columns, as SNPE-C's later rounds.
+const ATOMIC_ROWS: usize = 200;
+const ATOMS: usize = 10;
+
+/// The columns of the atomic loss (`snpe::loss::AtomicLoss`): column `i·A + k` holds atom
+/// `k` of row `i`, θ of row `i` for `k = 0` and of another row otherwise, and row `i`'s x.
+fn atomic_data() -> (DMatrix<f64>, DMatrix<f64>) {
+    let (theta, x) = data(ATOMIC_ROWS, 1);
+    let n = ATOMIC_ROWS * ATOMS;
+    let row = |j: usize| j / ATOMS;
+    let atom = |j: usize| (row(j) + 17 * (j % ATOMS)) % ATOMIC_ROWS;
+    (
+        DMatrix::from_fn(2, n, |i, j| theta[(i, atom(j))]),
+        DMatrix::from_fn(2, n, |i, j| x[(i, row(j))]),
+    )
+}
+
+fn train_step_atomic(kind: EstimatorKind, steps: usize) -> f64 {
+    let (theta, x) = atomic_data();
+    train_steps_on(kind, &theta, &x, steps)
 }
 
 fn log_prob(kind: EstimatorKind) -> f64 {
