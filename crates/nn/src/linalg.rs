@@ -147,7 +147,9 @@ fn small_gemm_g<T: Real>(
     match op_a {
         Op::N if k <= SMALL => by_const!(small_k, k, m, n, alpha, a, b, op_b, beta, c),
         Op::N if n <= SMALL => by_const!(small_n, n, m, k, alpha, a, b, op_b, beta, c),
+        Op::N if m <= SMALL => by_const!(small_rows, m, n, k, alpha, a, b, op_b, beta, c),
         Op::T if m <= SMALL && op_b == Op::N => by_const!(small_m, m, n, k, alpha, a, b, beta, c),
+        Op::T if k <= SMALL && op_b == Op::N => by_const!(small_k_t, k, m, n, alpha, a, b, beta, c),
         _ => {}
     }
     let b_at = |l: usize, j: usize| match op_b {
@@ -343,6 +345,150 @@ fn small_m<T: Real, const M: usize>(
     }
 }
 
+/// `c ← β·c + α·s`, or `α·s` when `β = 0` (then `c` is not read).
+#[inline(always)]
+fn store_scaled<T: Real>(c: &mut T, s: T, alpha: T, beta: T) {
+    *c = if beta == T::of(0.0) {
+        alpha * s
+    } else {
+        beta * *c + alpha * s
+    };
+}
+
+/// `C ← βC + α A·op(B)` with `A` (`M × k`) stored as is and `M ≤ 5` output rows (an
+/// output layer's product, `op(B)` = its input, and its weight gradient, `op(B)` = the
+/// input transposed). Each entry is one sequential sum over `k`; blocks of columns of
+/// `C` accumulate in registers.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn small_rows<T: Real, const M: usize>(
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: &[T],
+    b: &[T],
+    op_b: Op,
+    beta: T,
+    c: &mut [T],
+) {
+    let zero = T::of(0.0);
+    match op_b {
+        Op::T => {
+            // B is stored n × k: row l of op(B) is B's column l, contiguous.
+            const R: usize = 16;
+            let full = n / R * R;
+            for j0 in (0..full).step_by(R) {
+                let mut acc = [[zero; R]; M];
+                for l in 0..k {
+                    let bv: &[T; R] = b[j0 + l * n..j0 + l * n + R]
+                        .try_into()
+                        .expect("block of R columns");
+                    let av = &a[l * M..(l + 1) * M];
+                    for (acci, ai) in acc.iter_mut().zip(av) {
+                        for t in 0..R {
+                            acci[t] += *ai * bv[t];
+                        }
+                    }
+                }
+                for (i, acci) in acc.iter().enumerate() {
+                    for (t, s) in acci.iter().enumerate() {
+                        store_scaled(&mut c[i + (j0 + t) * M], *s, alpha, beta);
+                    }
+                }
+            }
+            for j in full..n {
+                for i in 0..M {
+                    let mut s = zero;
+                    for l in 0..k {
+                        s += a[i + l * M] * b[j + l * n];
+                    }
+                    store_scaled(&mut c[i + j * M], s, alpha, beta);
+                }
+            }
+        }
+        Op::N => {
+            // B is stored k × n: column j of op(B) is contiguous.
+            const R: usize = 8;
+            let full = n / R * R;
+            for j0 in (0..full).step_by(R) {
+                let mut acc = [[zero; M]; R];
+                for l in 0..k {
+                    let av: [T; M] = std::array::from_fn(|i| a[i + l * M]);
+                    for (t, acct) in acc.iter_mut().enumerate() {
+                        let bv = b[l + (j0 + t) * k];
+                        for i in 0..M {
+                            acct[i] += av[i] * bv;
+                        }
+                    }
+                }
+                for (t, acct) in acc.iter().enumerate() {
+                    for (i, s) in acct.iter().enumerate() {
+                        store_scaled(&mut c[i + (j0 + t) * M], *s, alpha, beta);
+                    }
+                }
+            }
+            for j in full..n {
+                let bj = &b[j * k..(j + 1) * k];
+                for i in 0..M {
+                    let mut s = zero;
+                    for (l, bl) in bj.iter().enumerate() {
+                        s += a[i + l * M] * *bl;
+                    }
+                    store_scaled(&mut c[i + j * M], s, alpha, beta);
+                }
+            }
+        }
+    }
+}
+
+/// `C ← βC + α Aᵀ·B` with `A` stored `K × m`, `K ≤ 5`, and `B` stored `K × n` (the
+/// input gradient of an output layer): blocks of 64 of `A`'s columns are copied once into
+/// `K` contiguous rows, then every column of `C` is a sequential sum of `K` scaled rows.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn small_k_t<T: Real, const K: usize>(
+    m: usize,
+    n: usize,
+    alpha: T,
+    a: &[T],
+    b: &[T],
+    beta: T,
+    c: &mut [T],
+) {
+    const R: usize = 64;
+    let zero = T::of(0.0);
+    let mut at = [[zero; R]; K];
+    for i0 in (0..m).step_by(R) {
+        let rb = R.min(m - i0);
+        for t in 0..rb {
+            for (l, row) in at.iter_mut().enumerate() {
+                row[t] = a[l + (i0 + t) * K];
+            }
+        }
+        for j in 0..n {
+            let coef: [T; K] = std::array::from_fn(|l| b[l + j * K]);
+            let cj = &mut c[j * m + i0..j * m + i0 + rb];
+            if beta == zero {
+                for (t, ci) in cj.iter_mut().enumerate() {
+                    let mut s = zero;
+                    for l in 0..K {
+                        s += coef[l] * at[l][t];
+                    }
+                    *ci = alpha * s;
+                }
+            } else {
+                for (t, ci) in cj.iter_mut().enumerate() {
+                    let mut s = zero;
+                    for l in 0..K {
+                        s += coef[l] * at[l][t];
+                    }
+                    *ci = beta * *ci + alpha * s;
+                }
+            }
+        }
+    }
+}
+
 crate::fastmath::simd_dispatch!(
     /// `out[i] += Σ_j x[i, j]` for a column-major block with `out.len()` rows.
     pub fn add_row_sums<T: Real>(x: &[T], out: &mut [T]) => add_row_sums_g
@@ -408,6 +554,14 @@ mod tests {
             (50, 60, 2),
             (1, 1, 1),
             (6, 8, 50),
+            // The output-layer shapes: few rows, many columns, blocks plus remainders.
+            (4, 50, 125),
+            (1, 50, 203),
+            (5, 37, 19),
+            (2, 23, 64),
+            (50, 125, 4),
+            (70, 9, 3),
+            (130, 6, 1),
         ] {
             for op_a in [Op::N, Op::T] {
                 for op_b in [Op::N, Op::T] {
