@@ -152,3 +152,26 @@ fn maf_default_architecture_runs_match_too() {
     }
     check(&m, 1e-5, 7);
 }
+
+fn nsf(precision: Precision, d: usize, c: usize) -> simfer_flows::Nsf {
+    let cfg = simfer_flows::NsfConfig {
+        hidden_features: 8,
+        num_transforms: 3,
+        num_bins: 5,
+        num_blocks: 2,
+        precision,
+        ..simfer_flows::NsfConfig::default()
+    };
+    let (nsf, _, _) = crate::nsf::flow(&cfg, d, c, 43, 0.2);
+    nsf
+}
+
+#[test]
+fn nsf_runs_of_one_condition_give_the_per_column_results() {
+    // f64: the gates' gradient sums run in another order, equal to rounding; f32 as for
+    // the MAF above.
+    check(&nsf(Precision::F64, 2, 2), 1e-12, 8);
+    check(&nsf(Precision::F32, 2, 2), 1e-5, 9);
+    // A condition of more than five rows takes the large-product kernel for the gates.
+    check(&nsf(Precision::F64, 3, 8), 1e-12, 10);
+}

@@ -76,6 +76,50 @@ impl PassInputs<'_> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The runs of consecutive equal conditions among the columns `start..start + n`, as
+    /// the atomic loss lays them out (every atom of a row shares the row's x): writes
+    /// their bounds relative to `start` into `bounds` (run `r` is the columns
+    /// `bounds[r]..bounds[r + 1]`) and returns true, when there are runs of two columns
+    /// or more on average, so that a model evaluates its condition's layers once per
+    /// run. Otherwise (or without a condition) clears `bounds` and returns false.
+    /// Conditions are equal when their bits are.
+    ///
+    /// ```
+    /// use nalgebra::DMatrix;
+    /// use simfer_nn::PassInputs;
+    ///
+    /// let input = DMatrix::<f64>::zeros(1, 5);
+    /// let condition = DMatrix::from_row_slice(1, 5, &[1.0, 1.0, 2.0, 2.0, 2.0]);
+    /// let inputs = PassInputs { input: input.as_view(), condition: condition.as_view() };
+    /// let mut bounds = Vec::new();
+    /// assert!(inputs.condition_runs(0, 5, &mut bounds));
+    /// assert_eq!(bounds, [0, 2, 5]);
+    /// assert!(!inputs.condition_runs(1, 2, &mut bounds)); // columns 1 and 2 differ
+    /// assert!(bounds.is_empty());
+    /// ```
+    pub fn condition_runs(&self, start: usize, n: usize, bounds: &mut Vec<usize>) -> bool {
+        let x = &self.condition;
+        let c = x.nrows();
+        bounds.clear();
+        if c == 0 || n == 0 {
+            return false;
+        }
+        bounds.push(0);
+        for j in 1..n {
+            let same =
+                (0..c).all(|i| x[(i, start + j)].to_bits() == x[(i, start + j - 1)].to_bits());
+            if !same {
+                bounds.push(j);
+            }
+        }
+        bounds.push(n);
+        if 2 * (bounds.len() - 1) > n {
+            bounds.clear();
+            return false;
+        }
+        true
+    }
 }
 
 /// Gradients a backward pass is asked for, all `f64` and all **added** into.

@@ -77,4 +77,4 @@ pub use mlp::Mlp;
 pub use optim::{Adam, Optimizer, Parameterized, clip_grad_norm};
 pub use precision::{Precision, Real};
 pub use random::shuffle;
-pub use resnet::{ResidualBlock, ResidualNet};
+pub use resnet::{ContextRuns, ResidualBlock, ResidualNet};

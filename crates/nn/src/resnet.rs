@@ -22,6 +22,29 @@ use crate::layers::{Activation, Dense};
 use crate::linalg::{add_assign, mul_assign};
 use crate::precision::Real;
 
+/// Runs of consecutive columns that share a context (see
+/// [`PassInputs::condition_runs`](crate::PassInputs::condition_runs)): the gates then run
+/// once per run.
+#[derive(Clone, Copy, Debug)]
+pub struct ContextRuns<'a, T> {
+    /// One context per run, `C × (bounds.len() − 1)`.
+    pub c: &'a [T],
+    /// Run `r` is the columns `bounds[r]..bounds[r + 1]`.
+    pub bounds: &'a [usize],
+}
+
+impl<T> ContextRuns<'_, T> {
+    /// The number of runs.
+    pub fn len(&self) -> usize {
+        self.bounds.len().saturating_sub(1)
+    }
+
+    /// Whether there are no runs.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// One residual block: two `H → H` layers and, with a context, the gate layer `C → H`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
@@ -181,6 +204,20 @@ impl ResidualNet {
     /// The forward pass of `n` columns: `x` is `in_dim × n`, `c` is `context_dim × n`
     /// (empty without a context); `acts` needs [`acts_len`](Self::acts_len) entries.
     pub fn forward<T: Real>(&self, params: &[T], x: &[T], c: &[T], n: usize, acts: &mut [T]) {
+        self.forward_runs(params, x, c, None, n, acts);
+    }
+
+    /// [`forward`](Self::forward), with the gates evaluated once per run of equal
+    /// contexts when `runs` is given (the same bits as once per column).
+    pub fn forward_runs<T: Real>(
+        &self,
+        params: &[T],
+        x: &[T],
+        c: &[T],
+        runs: Option<ContextRuns<'_, T>>,
+        n: usize,
+        acts: &mut [T],
+    ) {
         let (di, dc, h) = (self.in_dim, self.context_dim, self.hidden);
         let (xc, rest) = acts.split_at_mut((di + dc) * n);
         concat_rows(x, di, c, dc, n, xc);
@@ -198,7 +235,26 @@ impl ResidualNet {
                 let (t2, r) = r.split_at_mut(hn);
                 let (gate, r) = r.split_at_mut(hn);
                 b.second.forward(params, a2, n, t2);
-                g.forward_activated(params, c, n, Activation::Sigmoid, gate);
+                match runs {
+                    None => g.forward_activated(params, c, n, Activation::Sigmoid, gate),
+                    Some(r) => {
+                        let nr = r.len();
+                        g.forward_activated(
+                            params,
+                            r.c,
+                            nr,
+                            Activation::Sigmoid,
+                            &mut gate[..nr * h],
+                        );
+                        // Run ri's gate to each of its columns, from the last run down
+                        // (slot ri ≤ its first column: no slot is read after it is written).
+                        for (ri, w) in r.bounds.windows(2).enumerate().rev() {
+                            for j in (w[0]..w[1]).rev() {
+                                gate.copy_within(ri * h..(ri + 1) * h, j * h);
+                            }
+                        }
+                    }
+                }
                 mul_assign(t2, gate);
                 let (h_next, r) = r.split_at_mut(hn);
                 h_next.copy_from_slice(h_cur);
@@ -227,6 +283,27 @@ impl ResidualNet {
         &self,
         params: &[T],
         c: &[T],
+        n: usize,
+        acts: &[T],
+        g_out: &[T],
+        grad: Option<&mut [T]>,
+        g_x: Option<&mut [T]>,
+        g_c: Option<&mut [T]>,
+        scratch: &mut [T],
+    ) {
+        self.backward_runs(params, c, None, n, acts, g_out, grad, g_x, g_c, scratch);
+    }
+
+    /// [`backward`](Self::backward) after [`forward_runs`](Self::forward_runs) with the
+    /// same `runs`: the gates' parameter gradients are taken once per run, from the
+    /// run's summed gradient (`Σ_j g_j c_rᵀ = (Σ_j g_j) c_rᵀ`); `c` stays one context
+    /// per column, for `∂L/∂c`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_runs<T: Real>(
+        &self,
+        params: &[T],
+        c: &[T],
+        runs: Option<ContextRuns<'_, T>>,
         n: usize,
         acts: &[T],
         g_out: &[T],
@@ -273,7 +350,21 @@ impl ResidualNet {
                 // y = t ⊙ s: ∂y/∂t = s, ∂y/∂(pre-gate) = t ⊙ s (1 − s), with t ⊙ s stored.
                 gate_backward(gh, t2, gate, gt, gg);
                 if let Some(gr) = grad.as_deref_mut() {
-                    g.backward_params(c, gg, n, gr);
+                    match runs {
+                        None => g.backward_params(c, gg, n, gr),
+                        Some(r) => {
+                            // `ga` is free until the second layer's input gradient.
+                            let nr = r.len();
+                            for (ri, w) in r.bounds.windows(2).enumerate() {
+                                let sum = &mut ga[ri * h..(ri + 1) * h];
+                                sum.copy_from_slice(&gg[w[0] * h..(w[0] + 1) * h]);
+                                for col in gg[(w[0] + 1) * h..w[1] * h].chunks_exact(h) {
+                                    add_assign(sum, col);
+                                }
+                            }
+                            g.backward_params(r.c, &ga[..nr * h], nr, gr);
+                        }
+                    }
                 }
                 if let Some(gc) = g_c.as_deref_mut() {
                     g.backward_input_add(params, gg, n, gc);

@@ -235,23 +235,8 @@ impl<T: Real> Chunk<T> {
             }
         }
         // Runs of equal conditions (the atomic loss repeats each row's x across its
-        // atoms): the context layers then run once per run. Worth it from two columns per
-        // run on average.
-        self.runs.clear();
-        if cdim > 0 && n > 0 {
-            self.runs.push(0);
-            for j in 1..n {
-                let same = (0..cdim)
-                    .all(|i| x[(i, start + j)].to_bits() == x[(i, start + j - 1)].to_bits());
-                if !same {
-                    self.runs.push(j);
-                }
-            }
-            self.runs.push(n);
-            if 2 * (self.runs.len() - 1) > n {
-                self.runs.clear();
-            }
-        }
+        // atoms): the context layers then run once per run.
+        inputs.condition_runs(start, n, &mut self.runs);
         let xs = &maf.data.condition_stats;
         let slots = if self.runs.is_empty() {
             n

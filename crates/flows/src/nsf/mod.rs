@@ -44,7 +44,8 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 use simfer_nn::driver::{PassInputs, Passes};
 use simfer_nn::{
-    Activation, Dense, Gradients, Mlp, Parameterized, Precision, Real, ResidualNet, Workspace,
+    Activation, ContextRuns, Dense, Gradients, Mlp, Parameterized, Precision, Real, ResidualNet,
+    Workspace,
 };
 
 use crate::any::EstimatorSettings;
@@ -236,10 +237,19 @@ impl Conditioner {
     }
 
     /// The forward pass of `n` columns: `x` the pass-through coordinates (`|I| × n`,
-    /// unused by the context map), `c` the context (`C × n`).
-    fn forward<T: Real>(&self, params: &[T], x: &[T], c: &[T], n: usize, acts: &mut [T]) {
+    /// unused by the context map), `c` the context (`C × n`), and its runs of equal
+    /// columns if any (the residual net's gates then run once per run).
+    fn forward<T: Real>(
+        &self,
+        params: &[T],
+        x: &[T],
+        c: &[T],
+        runs: Option<ContextRuns<'_, T>>,
+        n: usize,
+        acts: &mut [T],
+    ) {
         match self {
-            Conditioner::Residual(r) => r.forward(params, x, c, n, acts),
+            Conditioner::Residual(r) => r.forward_runs(params, x, c, runs, n, acts),
             Conditioner::ContextMap(m) => m.forward(params, c, n, acts),
         }
     }

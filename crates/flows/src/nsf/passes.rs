@@ -5,8 +5,8 @@
 //! `t·n + j` for coordinate `T[t]` of column `j`, padded to a multiple of the spline
 //! kernels' block), so that the spline kernels run over contiguous lanes.
 
-use simfer_nn::Real;
 use simfer_nn::driver::{ChunkGrads, ChunkModel, PassInputs};
+use simfer_nn::{ContextRuns, Real};
 
 use super::spline::{self, LOCALS, Shape, padded};
 use super::{Conditioner, CouplingLayout, LN_2PI, Nsf, lu};
@@ -76,6 +76,10 @@ pub struct Chunk<T> {
     len: usize,
     /// Standardized condition, `C × len`.
     c: Vec<T>,
+    /// Bounds of the runs of equal conditions ([`PassInputs::condition_runs`]), or empty.
+    runs: Vec<usize>,
+    /// The standardized condition of each run, `C × runs`.
+    c_runs: Vec<T>,
     /// Input of each transform and the final noise: `(T + 1)` blocks of `D × len`.
     pub(super) u: Vec<T>,
     /// After each coupling, before its LU layer: `T` blocks of `D × len` (`D ≥ 2`).
@@ -202,7 +206,18 @@ impl<T: Real> Chunk<T> {
                 self.c[i + j * cdim] = T::of((x[(i, start + j)] - xs.mean[i]) / xs.std[i]);
             }
         }
+        self.c_runs.clear();
+        if inputs.condition_runs(start, n, &mut self.runs) {
+            for &j in &self.runs[..self.runs.len() - 1] {
+                self.c_runs
+                    .extend_from_slice(&self.c[j * cdim..(j + 1) * cdim]);
+            }
+        }
         self.lp.fill(T::of(nsf.log_det_std));
+        let runs = (!self.runs.is_empty()).then_some(ContextRuns {
+            c: &self.c_runs,
+            bounds: &self.runs,
+        });
         let Chunk {
             c,
             u,
@@ -233,7 +248,7 @@ impl<T: Real> Chunk<T> {
             }
             layer
                 .conditioner
-                .forward(params, &xi[..ni * n], c, n, &mut st.acts);
+                .forward(params, &xi[..ni * n], c, runs, n, &mut st.acts);
             let nt = layer.transformed.len();
             let (m, mp) = elements(layer, n);
             to_rows(
@@ -342,6 +357,10 @@ impl<T: Real> Chunk<T> {
         self.w.clear();
         self.w.extend(w.iter().map(|v| T::of(*v)));
         let w_sum = self.w.iter().fold(zero, |a, b| a + *b);
+        let runs = (!self.runs.is_empty()).then_some(ContextRuns {
+            c: &self.c_runs,
+            bounds: &self.runs,
+        });
         let Chunk {
             c: ctx,
             u,
@@ -422,9 +441,10 @@ impl<T: Real> Chunk<T> {
                 Conditioner::Residual(net) => {
                     let ni = layer.identity.len();
                     let need_x = i > 0 || want_input;
-                    net.backward(
+                    net.backward_runs(
                         params,
                         ctx,
+                        runs,
                         n,
                         &st.acts,
                         g_out,

@@ -92,7 +92,9 @@ impl Nsf {
             }
             if let Conditioner::ContextMap(_) = layer.conditioner {
                 let mut acts = vec![0.0; layer.conditioner.acts_len(1)];
-                layer.conditioner.forward(params, &[], &c, 1, &mut acts);
+                layer
+                    .conditioner
+                    .forward(params, &[], &c, None, 1, &mut acts);
                 fixed[i] = layer.conditioner.output(&acts, 1).to_vec();
             }
         }
