@@ -344,6 +344,25 @@ mod tests {
 
     type Build = unsafe fn(usize, usize, usize, f32, &[f32], Op, &[f32], Op, f32, &mut [f32]);
 
+    /// Test entries: an irregular pattern in [−1, 1], shifted by `s` per operand.
+    fn val(i: usize, s: f64) -> f64 {
+        ((i * 37 % 101) as f64 * 0.37 + s).sin()
+    }
+
+    /// Runs `check(m, n, k, op_a, op_b)` on every shape with every pair of transpositions.
+    fn each_case(
+        shapes: &[(usize, usize, usize)],
+        mut check: impl FnMut(usize, usize, usize, Op, Op),
+    ) {
+        for &(m, n, k) in shapes {
+            for op_a in [Op::N, Op::T] {
+                for op_b in [Op::N, Op::T] {
+                    check(m, n, k, op_a, op_b);
+                }
+            }
+        }
+    }
+
     /// Both builds (whichever this CPU can run) against the f64 product.
     #[test]
     fn avx512_and_avx2_builds_match_the_f64_product() {
@@ -362,8 +381,7 @@ mod tests {
                 x86::sgemm_avx2,
             ),
         ];
-        let val = |i: usize, s: f64| ((i * 37 % 101) as f64 * 0.37 + s).sin();
-        for &(m, n, k) in &[
+        let shapes = [
             (50, 125, 50),
             (6, 50, 125),
             (50, 125, 6),
@@ -375,41 +393,38 @@ mod tests {
             (40, 3, 9),
             (101, 9, 17),
             (48, 8, 3),
-        ] {
-            for op_a in [Op::N, Op::T] {
-                for op_b in [Op::N, Op::T] {
-                    let a: Vec<f64> = (0..m * k).map(|i| val(i, 0.1)).collect();
-                    let b: Vec<f64> = (0..k * n).map(|i| val(i, 0.7)).collect();
-                    let c0: Vec<f64> = (0..m * n).map(|i| val(i, 1.3)).collect();
-                    let mut c = c0.clone();
-                    gemm(m, n, k, 0.5, &a, op_a, &b, op_b, 2.0, &mut c);
-                    let a32: Vec<f32> = a.iter().map(|v| *v as f32).collect();
-                    let b32: Vec<f32> = b.iter().map(|v| *v as f32).collect();
-                    for (name, available, f) in builds {
-                        if !available {
-                            continue;
-                        }
-                        for beta in [0.0f32, 2.0] {
-                            let mut c32: Vec<f32> = if beta == 0.0 {
-                                vec![f32::NAN; m * n]
-                            } else {
-                                c0.iter().map(|v| *v as f32).collect()
-                            };
-                            // SAFETY: the CPU has the features of this build (checked).
-                            unsafe { f(m, n, k, 0.5, &a32, op_a, &b32, op_b, beta, &mut c32) };
-                            for (i, (x, y)) in c32.iter().zip(&c).enumerate() {
-                                let expect = if beta == 0.0 { y - 2.0 * c0[i] } else { *y };
-                                // Sums of k products of entries of size ≤ 1: error ≲ k·ε₃₂.
-                                assert!(
-                                    (f64::from(*x) - expect).abs() < 1e-6 * k as f64,
-                                    "{name} {m}x{n}x{k} {op_a:?}{op_b:?} β={beta} entry {i}: {x} vs {expect}"
-                                );
-                            }
-                        }
+        ];
+        each_case(&shapes, |m, n, k, op_a, op_b| {
+            let a: Vec<f64> = (0..m * k).map(|i| val(i, 0.1)).collect();
+            let b: Vec<f64> = (0..k * n).map(|i| val(i, 0.7)).collect();
+            let c0: Vec<f64> = (0..m * n).map(|i| val(i, 1.3)).collect();
+            let mut c = c0.clone();
+            gemm(m, n, k, 0.5, &a, op_a, &b, op_b, 2.0, &mut c);
+            let a32: Vec<f32> = a.iter().map(|v| *v as f32).collect();
+            let b32: Vec<f32> = b.iter().map(|v| *v as f32).collect();
+            for (name, available, f) in builds {
+                if !available {
+                    continue;
+                }
+                for beta in [0.0f32, 2.0] {
+                    let mut c32: Vec<f32> = if beta == 0.0 {
+                        vec![f32::NAN; m * n]
+                    } else {
+                        c0.iter().map(|v| *v as f32).collect()
+                    };
+                    // SAFETY: the CPU has the features of this build (checked).
+                    unsafe { f(m, n, k, 0.5, &a32, op_a, &b32, op_b, beta, &mut c32) };
+                    for (i, (x, y)) in c32.iter().zip(&c).enumerate() {
+                        let expect = if beta == 0.0 { y - 2.0 * c0[i] } else { *y };
+                        // Sums of k products of entries of size ≤ 1: error ≲ k·ε₃₂.
+                        assert!(
+                            (f64::from(*x) - expect).abs() < 1e-6 * k as f64,
+                            "{name} {m}x{n}x{k} {op_a:?}{op_b:?} β={beta} entry {i}: {x} vs {expect}"
+                        );
                     }
                 }
             }
-        }
+        });
     }
 
     /// Each entry is the same sum of fused multiply-adds in the same order in both builds,
@@ -417,47 +432,39 @@ mod tests {
     /// dimension spans two `KC` blocks in one shape).
     #[test]
     fn avx512_and_avx2_builds_give_the_same_bits() {
-        let has = |f: &str| {
-            std::arch::is_x86_feature_detected!("fma")
-                && match f {
-                    "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
-                    _ => std::arch::is_x86_feature_detected!("avx2"),
-                }
-        };
-        if !(has("avx512f") && has("avx2")) {
+        if !(std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx2"))
+        {
             return;
         }
-        let val = |i: usize, s: f32| ((i * 37 % 101) as f32 * 0.37 + s).sin();
-        for &(m, n, k) in &[
+        let shapes = [
             (50, 125, 50),
             (50, 50, 125),
             (6, 50, 125),
             (101, 9, 300),
             (13, 17, 5),
-        ] {
-            for op_a in [Op::N, Op::T] {
-                for op_b in [Op::N, Op::T] {
-                    let a: Vec<f32> = (0..m * k).map(|i| val(i, 0.1)).collect();
-                    let b: Vec<f32> = (0..k * n).map(|i| val(i, 0.7)).collect();
-                    for beta in [0.0f32, 0.5] {
-                        let c0: Vec<f32> = (0..m * n).map(|i| val(i, 1.3)).collect();
-                        let (mut c512, mut c2) = (c0.clone(), c0);
-                        // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked above).
-                        unsafe {
-                            x86::sgemm_avx512(m, n, k, 0.7, &a, op_a, &b, op_b, beta, &mut c512);
-                            x86::sgemm_avx2(m, n, k, 0.7, &a, op_a, &b, op_b, beta, &mut c2);
-                        }
-                        let same = c512
-                            .iter()
-                            .zip(&c2)
-                            .all(|(x, y)| x.to_bits() == y.to_bits());
-                        assert!(
-                            same,
-                            "{m}x{n}x{k} {op_a:?}{op_b:?} β={beta}: the builds differ"
-                        );
-                    }
+        ];
+        each_case(&shapes, |m, n, k, op_a, op_b| {
+            let a: Vec<f32> = (0..m * k).map(|i| val(i, 0.1) as f32).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| val(i, 0.7) as f32).collect();
+            for beta in [0.0f32, 0.5] {
+                let c0: Vec<f32> = (0..m * n).map(|i| val(i, 1.3) as f32).collect();
+                let (mut c512, mut c2) = (c0.clone(), c0);
+                // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked above).
+                unsafe {
+                    x86::sgemm_avx512(m, n, k, 0.7, &a, op_a, &b, op_b, beta, &mut c512);
+                    x86::sgemm_avx2(m, n, k, 0.7, &a, op_a, &b, op_b, beta, &mut c2);
                 }
+                let same = c512
+                    .iter()
+                    .zip(&c2)
+                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(
+                    same,
+                    "{m}x{n}x{k} {op_a:?}{op_b:?} β={beta}: the builds differ"
+                );
             }
-        }
+        });
     }
 }
