@@ -263,13 +263,7 @@ fn small_n<T: Real, const N: usize>(
         Op::N => b[l + j * k],
         Op::T => b[j + l * N],
     };
-    let store = |ci: &mut T, s: T| {
-        *ci = if beta == zero {
-            alpha * s
-        } else {
-            beta * *ci + alpha * s
-        }
-    };
+    let store = |ci: &mut T, s: T| store_scaled(ci, s, alpha, beta);
     let full = m / R * R;
     for i0 in (0..full).step_by(R) {
         let mut acc = [[zero; R]; N];
@@ -335,12 +329,7 @@ fn small_m<T: Real, const M: usize>(
             }
             let p = &acc[i];
             let s = (((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))) + tail;
-            let ci = &mut c[i + j * M];
-            *ci = if beta == zero {
-                alpha * s
-            } else {
-                beta * *ci + alpha * s
-            };
+            store_scaled(&mut c[i + j * M], s, alpha, beta);
         }
     }
 }
