@@ -59,8 +59,21 @@ fn a_run_killed_ten_times_ends_byte_identical_to_an_uninterrupted_one() {
             .unwrap();
         // A moment within the uninterrupted run's time (a resumed run has less to do, so
         // later moments let it finish, which is fine: it then is resumed from scratch).
-        let wait = rng.random_range(0.02..plain_seconds * 0.8);
-        std::thread::sleep(Duration::from_secs_f64(wait));
+        let mut wait = rng.random_range(0.02..plain_seconds * 0.8);
+        if kills % 2 == 1 {
+            // Every other kill waits for a training phase (training is short beside the
+            // simulations, so a random moment alone rarely lands in one).
+            let t = Instant::now();
+            while t.elapsed().as_secs_f64() < wait + plain_seconds
+                && child.try_wait().unwrap().is_none()
+                && !state(&run_dir).starts_with("training")
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            wait = t.elapsed().as_secs_f64();
+        } else {
+            std::thread::sleep(Duration::from_secs_f64(wait));
+        }
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
