@@ -1,3 +1,4 @@
 //! Integration tests of simfer-nn (one test binary).
 
+mod gemm;
 mod passes;
