@@ -175,3 +175,23 @@ fn nsf_runs_of_one_condition_give_the_per_column_results() {
     // A condition of more than five rows takes the large-product kernel for the gates.
     check(&nsf(Precision::F64, 3, 8), 1e-12, 10);
 }
+
+fn mdn(precision: Precision, d: usize, c: usize) -> simfer_flows::Mdn {
+    let cfg = simfer_flows::MdnConfig {
+        hidden_features: 9,
+        num_components: 3,
+        precision,
+        ..simfer_flows::MdnConfig::default()
+    };
+    let (mdn, _, _) = crate::mdn::mdn(&cfg, d, c, 44);
+    mdn
+}
+
+#[test]
+fn mdn_runs_of_one_condition_give_the_per_column_results() {
+    // The whole network runs once per run: its parameter gradient sums the run's columns
+    // first, equal to rounding in f64; f32 as for the MAF above.
+    check(&mdn(Precision::F64, 2, 2), 1e-12, 11);
+    check(&mdn(Precision::F32, 2, 2), 1e-5, 12);
+    check(&mdn(Precision::F64, 3, 8), 1e-12, 13);
+}

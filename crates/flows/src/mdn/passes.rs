@@ -35,13 +35,25 @@ use super::{EPSILON, Mdn, Net};
 use crate::standardize::Standardization;
 
 /// The activations and scratch of one chunk of an MDN's log-density pass.
+///
+/// The network is a function of the condition alone, so when the chunk's columns come in
+/// runs of equal conditions (the atomic loss's layout, [`PassInputs::condition_runs`]) it
+/// runs once per run: `c` and `acts` then hold one column per run and `outputs` the raw
+/// outputs repeated for every column of the run.
 #[derive(Clone, Debug, Default)]
 pub struct Chunk<T> {
     len: usize,
-    /// Standardized condition, `C × len`.
+    /// Bounds of the runs of equal conditions, or empty when the network ran per column.
+    runs: Vec<usize>,
+    /// Standardized condition, `C × len` (or `C × runs`).
     c: Vec<T>,
-    /// The network's activations (hidden layers, then the raw outputs `R × len`).
+    /// The network's activations (hidden layers, then the raw outputs `R × len`, or
+    /// `R × runs`).
     acts: Vec<T>,
+    /// With runs: the raw outputs of every column, `R × len`.
+    outputs: Vec<T>,
+    /// With runs: the gradient with respect to the raw outputs summed over each run.
+    g_runs: Vec<T>,
     /// Standardized input, `D × len`.
     z: Vec<T>,
     /// Factor diagonals softplus(diag), `K·D × len`, and their logarithms.
@@ -94,15 +106,25 @@ fn standardize_into<T: Real>(
     stats: &Standardization,
     out: &mut Vec<T>,
 ) {
+    standardize_columns(src, start..start + n, stats, out);
+}
+
+/// Column-major block of `(src[:, j] − mean)/std` for the columns `cols`, rounded to `T`.
+fn standardize_columns<T: Real>(
+    src: &DMatrixView<'_, f64>,
+    cols: impl ExactSizeIterator<Item = usize>,
+    stats: &Standardization,
+    out: &mut Vec<T>,
+) {
     let rows = stats.mean.len();
     out.clear();
     if rows == 0 {
         return;
     }
-    out.reserve(rows * n);
-    for j in 0..n {
+    out.reserve(rows * cols.len());
+    for j in cols {
         for i in 0..rows {
-            out.push(T::of((src[(i, start + j)] - stats.mean[i]) / stats.std[i]));
+            out.push(T::of((src[(i, j)] - stats.mean[i]) / stats.std[i]));
         }
     }
 }
@@ -371,6 +393,55 @@ fn gather_diag<T: Real>(
 }
 
 impl<T: Real> Chunk<T> {
+    /// The network's forward pass, once per run of equal conditions when there are runs.
+    fn network_forward(
+        &mut self,
+        net: &Net,
+        params: &[T],
+        inputs: &PassInputs<'_>,
+        start: usize,
+        n: usize,
+    ) {
+        if !inputs.condition_runs(start, n, &mut self.runs) {
+            net.network_forward(params, inputs, start, n, &mut self.c, &mut self.acts);
+            return;
+        }
+        let m = self.runs.len() - 1;
+        let firsts = self.runs[..m].iter().map(|&j| start + j);
+        standardize_columns(
+            &inputs.condition,
+            firsts,
+            &net.data.condition_stats,
+            &mut self.c,
+        );
+        resize(&mut self.acts, net.mlp.acts_len(m));
+        net.mlp.forward(params, &self.c, m, &mut self.acts);
+        let r = net.layout.len();
+        let o = net.mlp.output(&self.acts, m);
+        self.outputs.clear();
+        self.outputs.reserve(r * n);
+        for (run, w) in self.runs.windows(2).enumerate() {
+            for _ in w[0]..w[1] {
+                self.outputs.extend_from_slice(&o[run * r..(run + 1) * r]);
+            }
+        }
+    }
+
+    /// The raw outputs of every column, `R × len`.
+    fn outputs<'a>(
+        runs: &[usize],
+        outputs: &'a [T],
+        acts: &'a [T],
+        net: &Net,
+        n: usize,
+    ) -> &'a [T] {
+        if runs.is_empty() {
+            net.mlp.output(acts, n)
+        } else {
+            outputs
+        }
+    }
+
     fn forward(
         &mut self,
         net: &Net,
@@ -382,9 +453,9 @@ impl<T: Real> Chunk<T> {
         let (d, kk) = (net.layout.dim, net.layout.num_components);
         let r = net.layout.len();
         self.len = n;
-        net.network_forward(params, inputs, start, n, &mut self.c, &mut self.acts);
+        self.network_forward(net, params, inputs, start, n);
         standardize_into(&inputs.input, start, n, &net.data.input_stats, &mut self.z);
-        let out = net.mlp.output(&self.acts, n);
+        let out = Self::outputs(&self.runs, &self.outputs, &self.acts, net, n);
         gather_diag(out, n, r, net.layout.diag(), &mut self.a);
         fastmath::softplus_inplace(&mut self.a);
         self.la.clear();
@@ -417,7 +488,7 @@ impl<T: Real> Chunk<T> {
         let n = self.len;
         self.w.clear();
         self.w.extend(w.iter().map(|v| T::of(*v)));
-        let out = net.mlp.output(&self.acts, n);
+        let out = Self::outputs(&self.runs, &self.outputs, &self.acts, net, n);
         gather_diag(out, n, r, net.layout.diag(), &mut self.sig);
         fastmath::sigmoid_inplace(&mut self.sig);
         resize(&mut self.g_out, r * n);
@@ -444,20 +515,67 @@ impl<T: Real> Chunk<T> {
         if let Some(gi) = gi {
             add_unstandardized(&self.g_z, &net.data.input_stats.std, gi);
         }
+        if !self.runs.is_empty() && gc.is_some() && net.data.condition_dim > 0 {
+            // Every column needs its own condition gradient: run the network per column.
+            self.expand_runs(net, params);
+        }
+        let grads = ChunkGrads {
+            params: gp,
+            input: None,
+            condition: gc,
+        };
+        if self.runs.is_empty() {
+            net.network_backward(
+                params,
+                n,
+                &self.c,
+                &self.acts,
+                &self.g_out,
+                grads,
+                &mut self.g_c,
+                &mut self.scratch,
+            );
+            return;
+        }
+        // The network's output feeds every column of its run: its gradient is their sum.
+        let m = self.runs.len() - 1;
+        resize(&mut self.g_runs, r * m);
+        for (run, b) in self.runs.windows(2).enumerate() {
+            let g = &mut self.g_runs[run * r..(run + 1) * r];
+            g.copy_from_slice(&self.g_out[b[0] * r..(b[0] + 1) * r]);
+            for j in b[0] + 1..b[1] {
+                for (gi, go) in g.iter_mut().zip(&self.g_out[j * r..(j + 1) * r]) {
+                    *gi += *go;
+                }
+            }
+        }
         net.network_backward(
             params,
-            n,
+            m,
             &self.c,
             &self.acts,
-            &self.g_out,
-            ChunkGrads {
-                params: gp,
-                input: None,
-                condition: gc,
-            },
+            &self.g_runs,
+            grads,
             &mut self.g_c,
             &mut self.scratch,
         );
+    }
+
+    /// Turns a forward pass made once per run into the per-column one: the standardized
+    /// condition repeated for every column of its run, and the network run on all columns.
+    fn expand_runs(&mut self, net: &Net, params: &[T]) {
+        let (cdim, n) = (net.data.condition_dim, self.len);
+        let per_run = std::mem::take(&mut self.c);
+        self.c.reserve(cdim * n);
+        for (run, b) in self.runs.windows(2).enumerate() {
+            for _ in b[0]..b[1] {
+                self.c
+                    .extend_from_slice(&per_run[run * cdim..(run + 1) * cdim]);
+            }
+        }
+        resize(&mut self.acts, net.mlp.acts_len(n));
+        net.mlp.forward(params, &self.c, n, &mut self.acts);
+        self.runs.clear();
     }
 }
 
