@@ -7,7 +7,9 @@ optimizer): loss = mean(-log q(theta | x)) of the MDN of `build_mdn` with its de
 `backward`, `clip_grad_norm_(..., 5.0)`, `Adam(lr=5e-4).step()`.
 
 Data as in the Rust benchmark: x ~ U(-1, 1)^C, theta_i = x_(i mod C) + 0.3 U(-1, 1);
-D = C = 2 and D = C = 10, batches of 200 and 2000 rows, float32, 1 and 2 torch threads.
+D = C = 2 and D = C = 10, batches of 200 rows (`b200`) and the same rows in the atomic
+loss's layout (`b200x10`: 2000 columns, each row's x repeated for its 10 atoms, as NPE-C's
+atomic loss evaluates the estimator), float32, 1 and 2 torch threads.
 The steps cycle through a pool of batches of 20,000 samples in all (as epochs do; one
 batch repeated thousands of times lets the mixture collapse onto its points). The
 network is built, as in sbi, from the first training batch.
@@ -40,14 +42,29 @@ def data(d, c, n, seed):
     return theta.float(), x.float()
 
 
-def time_steps(d, c, batch, threads, reps, warmup):
+ATOMS = 10
+
+
+def atomic(theta, x):
+    """The atomic loss's layout of a batch of rows, as in the Rust benchmarks: row i's x
+    repeated for its ATOMS columns, atom k holding the theta of row (i + 17 k) mod rows."""
+    rows = theta.shape[0]
+    i = torch.arange(rows).repeat_interleave(ATOMS)
+    k = torch.arange(ATOMS).repeat(rows)
+    return theta[(i + 17 * k) % rows], x[i]
+
+
+def time_steps(d, c, atoms, threads, reps, warmup):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     theta_all, x_all = data(d, c, POOL, 1)
+    batch = 200
     pool = [
         (theta_all[b * batch:(b + 1) * batch], x_all[b * batch:(b + 1) * batch])
         for b in range(POOL // batch)
     ]
+    if atoms:
+        pool = [atomic(t, x) for t, x in pool]
     net = build_mdn(batch_x=pool[0][0], batch_y=pool[0][1])
     opt = torch.optim.Adam(net.parameters(), lr=5e-4)
     state = {"next": 0}
@@ -151,11 +168,12 @@ def main():
     print(f"sbi {sbi_version}, torch {torch.__version__}")
     results = {}
     for d, c in [(2, 2), (10, 10)]:
-        for batch in [200, 2000]:
+        for atoms in [False, True]:
             for threads in args.threads:
-                reps = args.reps if batch == 200 else max(args.reps // 4, 50)
-                wall, cpu, n_params = time_steps(d, c, batch, threads, reps, args.warmup)
-                key = f"D{d}_C{c}_b{batch}/{threads}thr"
+                reps = max(args.reps // 4, 50) if atoms else args.reps
+                wall, cpu, n_params = time_steps(d, c, atoms, threads, reps, args.warmup)
+                layout = f"b200x{ATOMS}" if atoms else "b200"
+                key = f"D{d}_C{c}_{layout}/{threads}thr"
                 results[key] = {"wall": wall, "cpu": cpu}
                 print(
                     f"{key:24s} median wall {wall * 1e6:10.1f} us, cpu {cpu * 1e6:10.1f} us"

@@ -7,8 +7,9 @@ on the shapes of `crates/flows/benches/nsf.rs`.
 A step is what sbi's trainer does per batch: zero the gradients, the loss
 (−mean log q, `NFlowsFlow.loss(...).mean()`), backward, `clip_grad_norm_(…, 5.0)` and an
 Adam step (lr 5e-4). Data: x ~ U(−1, 1)^C, θ_i = x_(i mod C) + 0.3·U(−1, 1), as in the
-Rust benchmark. For D = C = 2 and D = C = 10, batches of 200 and 2000, and 1 and 2 torch
-threads, it runs `--warmup` steps, then `--repeats` timed steps, and prints the median
+Rust benchmark. For D = C = 2 and D = C = 10, batches of 200 rows (`b200`) and the same
+rows in the atomic loss's layout (`b200x10`: 2000 columns, each row's x repeated for its
+10 atoms, as NPE-C's atomic loss evaluates the flow), and 1 and 2 torch threads, it runs `--warmup` steps, then `--repeats` timed steps, and prints the median
 time per step (milliseconds) with the interquartile range, and the median CPU time of
 the process per step (all its threads; a robust figure on a machine shared with other
 work).
@@ -34,9 +35,23 @@ def data(d, c, n, generator):
     return theta, x
 
 
-def time_steps(d, c, batch, warmup, repeats):
+ATOMS = 10
+
+
+def atomic(theta, x):
+    """The atomic loss's layout of a batch of rows, as in the Rust benchmarks: row i's x
+    repeated for its ATOMS columns, atom k holding the theta of row (i + 17 k) mod rows."""
+    rows = theta.shape[0]
+    i = torch.arange(rows).repeat_interleave(ATOMS)
+    k = torch.arange(ATOMS).repeat(rows)
+    return theta[(i + 17 * k) % rows], x[i]
+
+
+def time_steps(d, c, atoms, warmup, repeats):
     generator = torch.Generator().manual_seed(1)
-    theta, x = data(d, c, batch, generator)
+    theta, x = data(d, c, 200, generator)
+    if atoms:
+        theta, x = atomic(theta, x)
     torch.manual_seed(3)
     flow = build_nsf(theta, x)
     params = list(flow.parameters())
@@ -66,7 +81,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--repeats-large", type=int, default=30,
-                        help="timed steps at batch 2000")
+                        help="timed steps at 2000 columns")
     args = parser.parse_args()
     torch.set_num_interop_threads(1)
     print(f"torch {torch.__version__}, float32, CPU")
@@ -74,13 +89,13 @@ def main():
     for threads in (1, 2):
         torch.set_num_threads(threads)
         for d, c in ((2, 2), (10, 10)):
-            for batch in (200, 2000):
-                repeats = args.repeats if batch <= 200 else args.repeats_large
-                times, cpu, n_params = time_steps(d, c, batch, args.warmup, repeats)
+            for atoms in (False, True):
+                repeats = args.repeats_large if atoms else args.repeats
+                times, cpu, n_params = time_steps(d, c, atoms, args.warmup, repeats)
                 q = statistics.quantiles(times, n=4)
                 med = statistics.median(times) * 1e3
                 med_cpu = statistics.median(cpu) * 1e3
-                name = f"D{d}_C{c}_b{batch}"
+                name = f"D{d}_C{c}_b200x{ATOMS}" if atoms else f"D{d}_C{c}_b200"
                 print(
                     f"{name:<16} {threads:>7} {n_params:>7} {med:>10.3f} "
                     f"{q[0] * 1e3:>8.3f}..{q[2] * 1e3:<8.3f} {med_cpu:>8.3f}",

@@ -33,7 +33,7 @@
 //! | D = C = 10, 2000 columns | 24.5 / 11.1 ms | 99.7 / 70.0 ms | 4.1× / 6.3× |
 
 mod common;
-use common::{CpuTime, data, pool};
+use common::{ATOMS, CpuTime, atomic, data, pool};
 
 use std::hint::black_box;
 
@@ -106,17 +106,29 @@ const PRECISIONS: [(Precision, &str); 2] = [(Precision::F64, "f64"), (Precision:
 /// Samples in the pool of batches the steps cycle through.
 const POOL: usize = 20_000;
 
-/// The pool of batches of `batch` columns (θ, x) of `data(d, c, POOL, 1)`.
-fn batches(d: usize, c: usize, batch: usize) -> Vec<(DMatrix<f64>, DMatrix<f64>)> {
+/// The pool of batches of `batch` columns (θ, x) of `data(d, c, POOL, 1)`, as rows or in
+/// the atomic loss's layout (`batch · ATOMS` columns each).
+fn batches(d: usize, c: usize, batch: usize, atoms: bool) -> Vec<(DMatrix<f64>, DMatrix<f64>)> {
     let (theta, x) = data(d, c, POOL, 1);
     (0..POOL / batch)
         .map(|b| {
-            (
-                theta.columns(b * batch, batch).into_owned(),
-                x.columns(b * batch, batch).into_owned(),
-            )
+            let t = theta.columns(b * batch, batch).into_owned();
+            let x = x.columns(b * batch, batch).into_owned();
+            if atoms { atomic(&t, &x) } else { (t, x) }
         })
         .collect()
+}
+
+/// The batch layouts of the training-step benchmarks: 200 rows (`b200`), and the same
+/// rows in the atomic loss's layout, 2000 columns (`b200x10`).
+const LAYOUTS: [bool; 2] = [false, true];
+
+fn layout_name(atoms: bool) -> String {
+    if atoms {
+        format!("b200x{ATOMS}")
+    } else {
+        "b200".into()
+    }
 }
 
 /// Runs `step` on the next batch of the pool.
@@ -132,11 +144,13 @@ fn bench_train_step(cr: &mut Criterion) {
     let cfg = MdnConfig::default();
     let mut g = cr.benchmark_group("mdn_train_step");
     for &(d, c) in &[(2usize, 2usize), (10, 10)] {
-        for &batch in &[200usize, 2000] {
-            let data = batches(d, c, batch);
+        for atoms in LAYOUTS {
+            let data = batches(d, c, 200, atoms);
+            let layout = layout_name(atoms);
+            // With atoms the network runs once per row: its products are those of 200 rows.
             eprintln!(
-                "mdn_train_step D={d} C={c} batch={batch}: {:.2} MFLOP in the network's products",
-                step_flops_per_column(d, c, &cfg) * batch as f64 / 1e6
+                "mdn_train_step D={d} C={c} {layout}: {:.2} MFLOP in the network's products",
+                step_flops_per_column(d, c, &cfg) * 200.0 / 1e6
             );
             for (precision, pname) in PRECISIONS {
                 for threads in [1usize, 2] {
@@ -144,7 +158,7 @@ fn bench_train_step(cr: &mut Criterion) {
                     let mut step = Step::new(&data[0].0, &data[0].1, precision);
                     let mut next = 0;
                     let id = BenchmarkId::new(
-                        format!("D{d}_C{c}_b{batch}_{pname}"),
+                        format!("D{d}_C{c}_{layout}_{pname}"),
                         format!("{threads}thr"),
                     );
                     g.bench_function(id, |bch| {
@@ -161,13 +175,14 @@ fn bench_train_step(cr: &mut Criterion) {
 fn bench_train_step_cpu(cr: &mut Criterion<CpuTime>) {
     let mut g = cr.benchmark_group("mdn_train_step_cpu");
     for &(d, c) in &[(2usize, 2usize), (10, 10)] {
-        for &batch in &[200usize, 2000] {
-            let data = batches(d, c, batch);
+        for atoms in LAYOUTS {
+            let data = batches(d, c, 200, atoms);
+            let layout = layout_name(atoms);
             let tp = pool(1);
             for (precision, pname) in PRECISIONS {
                 let mut step = Step::new(&data[0].0, &data[0].1, precision);
                 let mut next = 0;
-                let id = BenchmarkId::new(format!("D{d}_C{c}_b{batch}_{pname}"), "1thr");
+                let id = BenchmarkId::new(format!("D{d}_C{c}_{layout}_{pname}"), "1thr");
                 g.bench_function(id, |bch| {
                     tp.install(|| bch.iter(|| cycle(&mut step, &data, &mut next)))
                 });

@@ -38,7 +38,7 @@
 //! backward, 4 % the splines, 2.5 % the bias-gradient sums.
 
 mod common;
-use common::{CpuTime, data, pool};
+use common::{ATOMS, CpuTime, atomic, data, pool};
 
 use std::hint::black_box;
 
@@ -96,17 +96,24 @@ impl Step {
     }
 }
 
+/// The batches of the training-step benchmarks, named: 200 rows (`b200`), and the same
+/// rows in the atomic loss's layout, 2000 columns (`b200x10`).
+fn layouts(d: usize, c: usize) -> Vec<(String, DMatrix<f64>, DMatrix<f64>)> {
+    let (theta, x) = data(d, c, 200, 1);
+    let (at, ax) = atomic(&theta, &x);
+    vec![("b200".into(), theta, x), (format!("b200x{ATOMS}"), at, ax)]
+}
+
 fn bench_train_step(cr: &mut Criterion) {
     let mut g = cr.benchmark_group("nsf_train_step");
     for &(d, c) in &[(2usize, 2usize), (10, 10)] {
-        for &batch in &[200usize, 2000] {
-            let (theta, x) = data(d, c, batch, 1);
+        for (layout, theta, x) in layouts(d, c) {
             for (precision, pname) in [(Precision::F32, "f32"), (Precision::F64, "f64")] {
                 for threads in [1usize, 2] {
                     let tp = pool(threads);
                     let mut step = Step::new(&theta, &x, precision);
                     let id = BenchmarkId::new(
-                        format!("D{d}_C{c}_b{batch}_{pname}"),
+                        format!("D{d}_C{c}_{layout}_{pname}"),
                         format!("{threads}thr"),
                     );
                     g.bench_function(id, |bch| tp.install(|| bch.iter(|| step.run(&theta, &x))));
@@ -121,11 +128,10 @@ fn bench_train_step(cr: &mut Criterion) {
 fn bench_train_step_cpu(cr: &mut Criterion<CpuTime>) {
     let mut g = cr.benchmark_group("nsf_train_step_cpu");
     for &(d, c) in &[(2usize, 2usize), (10, 10)] {
-        for &batch in &[200usize, 2000] {
-            let (theta, x) = data(d, c, batch, 1);
+        for (layout, theta, x) in layouts(d, c) {
             let tp = pool(1);
             let mut step = Step::new(&theta, &x, Precision::F32);
-            let id = BenchmarkId::new(format!("D{d}_C{c}_b{batch}_f32"), "1thr");
+            let id = BenchmarkId::new(format!("D{d}_C{c}_{layout}_f32"), "1thr");
             g.bench_function(id, |bch| tp.install(|| bch.iter(|| step.run(&theta, &x))));
         }
     }

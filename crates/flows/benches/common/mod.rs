@@ -1,5 +1,6 @@
 //! What the flows' criterion benchmarks share: a measurement of the process's CPU time
-//! (for the `*_cpu` groups), a thread pool of a given size, and the benchmark data.
+//! (for the `*_cpu` groups), a thread pool of a given size, and the benchmark data, in
+//! rows or in the atomic loss's layout.
 
 use criterion::Throughput;
 use criterion::measurement::{Measurement, ValueFormatter};
@@ -103,4 +104,23 @@ pub fn data(d: usize, c: usize, n: usize, seed: u64) -> (DMatrix<f64>, DMatrix<f
         x[(i % c, j)] + 0.3 * rng.random_range(-1.0..1.0)
     });
     (theta, x)
+}
+
+/// Atoms per row of the atomic layout (the reference's default `num_atoms`).
+pub const ATOMS: usize = 10;
+
+/// The atomic loss's layout of a batch of rows (`theta`: `d × rows`, `x`: `c × rows`):
+/// `rows · ATOMS` columns, column `i·ATOMS + k` holding row `i`'s x and, as atom `k`, the
+/// θ of row `(i + 17k) mod rows` (atom 0 is the row's own θ). This is the pass APT's
+/// loss makes on a batch, with every atom of a row sharing the row's x.
+#[allow(dead_code)] // not every bench has an atomic case
+pub fn atomic(theta: &DMatrix<f64>, x: &DMatrix<f64>) -> (DMatrix<f64>, DMatrix<f64>) {
+    let rows = theta.ncols();
+    let n = rows * ATOMS;
+    let row = |j: usize| j / ATOMS;
+    let atom = |j: usize| (row(j) + 17 * (j % ATOMS)) % rows;
+    (
+        DMatrix::from_fn(theta.nrows(), n, |i, j| theta[(i, atom(j))]),
+        DMatrix::from_fn(x.nrows(), n, |i, j| x[(i, row(j))]),
+    )
 }
