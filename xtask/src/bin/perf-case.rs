@@ -65,6 +65,11 @@ const CASES: &[Case] = &[
         run: || train_step_atomic(EstimatorKind::Maf, STEPS_LARGE),
     },
     Case {
+        name: "mdn_train_step_d2_b2000",
+        about: "1 training step of the default MDN, D = C = 2, 2000 columns laid out as the atomic APT loss lays them out",
+        run: || train_step_atomic(EstimatorKind::Mdn, STEPS_LARGE),
+    },
+    Case {
         name: "nsf_train_step_d2_b2000",
         about: "1 training step of the default NSF, D = C = 2, 2000 columns laid out as the atomic APT loss lays them out",
         run: || train_step_atomic(EstimatorKind::Nsf, STEPS_LARGE),

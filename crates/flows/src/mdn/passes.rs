@@ -36,31 +36,29 @@ use crate::standardize::Standardization;
 
 /// The activations and scratch of one chunk of an MDN's log-density pass.
 ///
-/// The network is a function of the condition alone, so when the chunk's columns come in
-/// runs of equal conditions (the atomic loss's layout, [`PassInputs::condition_runs`]) it
-/// runs once per run: `c` and `acts` then hold one column per run and `outputs` the raw
-/// outputs repeated for every column of the run.
+/// The network is a function of the condition alone, so it runs once per run of equal
+/// conditions (the atomic loss's layout, [`PassInputs::condition_runs`]; without runs,
+/// every column is a run of its own): the network's activations, and everything
+/// computed from its raw outputs alone, have one column per run.
 #[derive(Clone, Debug, Default)]
 pub struct Chunk<T> {
     len: usize,
-    /// Bounds of the runs of equal conditions, or empty when the network ran per column.
+    /// Bounds of the runs: run `r` is the columns `runs[r]..runs[r + 1]`.
     runs: Vec<usize>,
-    /// Standardized condition, `C × len` (or `C × runs`).
+    /// Standardized condition, `C × runs`.
     c: Vec<T>,
-    /// The network's activations (hidden layers, then the raw outputs `R × len`, or
-    /// `R × runs`).
+    /// The network's activations (hidden layers, then the raw outputs `R × runs`).
     acts: Vec<T>,
-    /// With runs: the raw outputs of every column, `R × len`.
-    outputs: Vec<T>,
-    /// With runs: the gradient with respect to the raw outputs summed over each run.
-    g_runs: Vec<T>,
     /// Standardized input, `D × len`.
     z: Vec<T>,
-    /// Factor diagonals softplus(diag), `K·D × len`, and their logarithms.
+    /// Factor diagonals softplus(diag), `K·D × runs`, and their logarithms.
     a: Vec<T>,
     la: Vec<T>,
-    /// Normalized log-weights, `K × len`.
+    /// Normalized log-weights, `K × runs`.
     lw: Vec<T>,
+    /// Per run and component, the part of its log-density that does not depend on the
+    /// input, `K × runs`.
+    cst: Vec<T>,
     /// z − μ_k and A_k (z − μ_k), `K·D × len` each.
     delta: Vec<T>,
     y: Vec<T>,
@@ -71,10 +69,13 @@ pub struct Chunk<T> {
     // Backward scratch.
     w: Vec<T>,
     sig: Vec<T>,
+    /// The gradient with respect to the raw outputs, summed over each run, `R × runs`.
     g_out: Vec<T>,
     g_z: Vec<T>,
     g_c: Vec<T>,
     scratch: Vec<T>,
+    /// `K + D` entries for the mixture's backward pass.
+    t: Vec<T>,
 }
 
 /// The activations and scratch of one chunk of an MDN's raw-output pass.
@@ -200,19 +201,24 @@ impl Net {
 
 fastmath::simd_dispatch!(
     #[allow(clippy::too_many_arguments)]
-    fn mixture_forward<T: Real>(out: &[T], z: &[T], la: &[T], a: &[T], lw: &mut [T], delta: &mut [T], y: &mut [T], resp: &mut [T], lp: &mut [T], d: usize, kk: usize, base: T) => mixture_forward_g
+    fn mixture_forward<T: Real>(out: &[T], bounds: &[usize], z: &[T], la: &[T], a: &[T], lw: &mut [T], cst: &mut [T], delta: &mut [T], y: &mut [T], resp: &mut [T], lp: &mut [T], d: usize, kk: usize, base: T) => mixture_forward_g
 );
 
-/// For each column: the normalized log-weights, δ = z − μ_k, y = A_k δ, the log-density
-/// (plus `base`, the standardization's log-determinant) and the responsibilities.
+/// For each run of columns that share the raw outputs `out` (`R × runs`; `la`, `a`:
+/// `K·D × runs`): the normalized log-weights (`lw`) and the input-free part of each
+/// component's log-density (`cst`), then for each of the run's columns δ = z − μ_k,
+/// y = A_k δ, the log-density (plus `base`, the standardization's log-determinant) and
+/// the responsibilities.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn mixture_forward_g<T: Real>(
     out: &[T],
+    bounds: &[usize],
     z: &[T],
     la: &[T],
     a: &[T],
     lw: &mut [T],
+    cst: &mut [T],
     delta: &mut [T],
     y: &mut [T],
     resp: &mut [T],
@@ -221,20 +227,19 @@ fn mixture_forward_g<T: Real>(
     kk: usize,
     base: T,
 ) {
-    let n = lp.len();
-    if n == 0 {
+    let runs = bounds.len().saturating_sub(1);
+    if lp.is_empty() || runs == 0 {
         return;
     }
-    let r = out.len() / n;
+    let r = out.len() / runs;
     let u = d * (d - 1) / 2;
     let (mo, uo) = (kk, kk + 2 * kk * d);
     let zero = T::of(0.0);
     let (eps, half) = (T::of(EPSILON), T::of(0.5));
     let norm = T::of(0.5 * d as f64 * LN_2PI);
-    for j in 0..n {
-        let oc = &out[j * r..(j + 1) * r];
-        let zc = &z[j * d..(j + 1) * d];
-        let lwc = &mut lw[j * kk..(j + 1) * kk];
+    for (run, b) in bounds.windows(2).enumerate() {
+        let oc = &out[run * r..(run + 1) * r];
+        let lwc = &mut lw[run * kk..(run + 1) * kk];
         let mut mx = oc[0];
         for &v in &oc[1..kk] {
             if v > mx {
@@ -249,65 +254,81 @@ fn mixture_forward_g<T: Real>(
         for k in 0..kk {
             lwc[k] = oc[k] - lse;
         }
-        let rc = &mut resp[j * kk..(j + 1) * kk];
+        let cc = &mut cst[run * kk..(run + 1) * kk];
         for k in 0..kk {
-            let base_kd = (j * kk + k) * d;
-            let m = &oc[mo + k * d..mo + (k + 1) * d];
-            let up = &oc[uo + k * u..uo + (k + 1) * u];
-            let ak = &a[base_kd..base_kd + d];
-            let dl = &mut delta[base_kd..base_kd + d];
-            for i in 0..d {
-                dl[i] = zc[i] - m[i];
+            let mut ld = zero;
+            for v in &la[(run * kk + k) * d..(run * kk + k + 1) * d] {
+                ld += *v;
             }
-            let yk = &mut y[base_kd..base_kd + d];
-            let (mut quad, mut sq, mut ld) = (zero, zero, zero);
-            let mut row = 0;
-            for rr in 0..d {
-                let mut v = ak[rr] * dl[rr];
-                for cc in rr + 1..d {
-                    v += up[row + cc - rr - 1] * dl[cc];
+            cc[k] = lwc[k] + ld - norm;
+        }
+        let means = &oc[mo..mo + kk * d];
+        let ups = &oc[uo..uo + kk * u];
+        let a_run = &a[run * kk * d..(run + 1) * kk * d];
+        for j in b[0]..b[1] {
+            let zc = &z[j * d..(j + 1) * d];
+            let rc = &mut resp[j * kk..(j + 1) * kk];
+            let dj = &mut delta[j * kk * d..(j + 1) * kk * d];
+            let yj = &mut y[j * kk * d..(j + 1) * kk * d];
+            let comps = means
+                .chunks_exact(d)
+                .zip(a_run.chunks_exact(d))
+                .zip(dj.chunks_exact_mut(d).zip(yj.chunks_exact_mut(d)));
+            for (k, ((m, ak), (dl, yk))) in comps.enumerate() {
+                let up = &ups[k * u..(k + 1) * u];
+                for ((dv, zv), mv) in dl.iter_mut().zip(zc).zip(m) {
+                    *dv = *zv - *mv;
                 }
-                row += d - rr - 1;
-                yk[rr] = v;
-                quad += v * v;
-                sq += dl[rr] * dl[rr];
-                ld += la[base_kd + rr];
+                let (mut quad, mut sq) = (zero, zero);
+                let mut row = 0;
+                for rr in 0..d {
+                    let mut v = ak[rr] * dl[rr];
+                    for c in rr + 1..d {
+                        v += up[row + c - rr - 1] * dl[c];
+                    }
+                    row += d - rr - 1;
+                    yk[rr] = v;
+                    quad += v * v;
+                    sq += dl[rr] * dl[rr];
+                }
+                rc[k] = cc[k] - half * (quad + eps * sq);
             }
-            rc[k] = lwc[k] + ld - half * (quad + eps * sq) - norm;
-        }
-        let mut mx = rc[0];
-        for &v in &rc[1..] {
-            if v > mx {
-                mx = v;
+            let mut mx = rc[0];
+            for &v in &rc[1..] {
+                if v > mx {
+                    mx = v;
+                }
             }
+            let mut s = zero;
+            for v in rc.iter_mut() {
+                *v = floored_exp(*v - mx);
+                s += *v;
+            }
+            // Responsibilities below TINY are kept as 0: their share of the gradient is
+            // far below rounding, and subnormal numbers would slow every later product.
+            let (inv, tiny) = (T::of(1.0) / s, T::of(TINY));
+            for v in rc.iter_mut() {
+                let r = *v * inv;
+                *v = if r < tiny { zero } else { r };
+            }
+            lp[j] = mx + s.fast_ln() + base;
         }
-        let mut s = zero;
-        for v in rc.iter_mut() {
-            *v = floored_exp(*v - mx);
-            s += *v;
-        }
-        // Responsibilities below TINY are kept as 0: their share of the gradient is far
-        // below rounding, and subnormal numbers would slow every later product down.
-        let (inv, tiny) = (T::of(1.0) / s, T::of(TINY));
-        for v in rc.iter_mut() {
-            let r = *v * inv;
-            *v = if r < tiny { zero } else { r };
-        }
-        lp[j] = mx + s.fast_ln() + base;
     }
 }
 
 fastmath::simd_dispatch!(
     #[allow(clippy::too_many_arguments)]
-    fn mixture_backward<T: Real>(out: &[T], a: &[T], sig: &[T], lw: &[T], delta: &[T], y: &[T], resp: &[T], w: &[T], g_out: &mut [T], g_z: &mut [T], d: usize, kk: usize) => mixture_backward_g
+    fn mixture_backward<T: Real>(out: &[T], bounds: &[usize], a: &[T], sig: &[T], lw: &[T], delta: &[T], y: &[T], resp: &[T], w: &[T], g_out: &mut [T], g_z: &mut [T], t: &mut [T], d: usize, kk: usize) => mixture_backward_g
 );
 
-/// The gradient of `Σ_j w_j log q_j` with respect to the raw outputs (`g_out`, `R × n`)
-/// and the standardized input (`g_z`, overwritten).
+/// The gradient of `Σ_j w_j log q_j` with respect to the raw outputs (`g_out`,
+/// `R × runs`, each run's columns summed) and the standardized input (`g_z`,
+/// overwritten). `t` is scratch of `K + D` entries.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn mixture_backward_g<T: Real>(
     out: &[T],
+    bounds: &[usize],
     a: &[T],
     sig: &[T],
     lw: &[T],
@@ -317,62 +338,77 @@ fn mixture_backward_g<T: Real>(
     w: &[T],
     g_out: &mut [T],
     g_z: &mut [T],
+    t: &mut [T],
     d: usize,
     kk: usize,
 ) {
-    let n = w.len();
-    if n == 0 {
+    let runs = bounds.len().saturating_sub(1);
+    if w.is_empty() || runs == 0 {
         return;
     }
-    let r = out.len() / n;
+    let r = out.len() / runs;
     let u = d * (d - 1) / 2;
-    let (mo, dgo, uo) = (kk, kk + kk * d, kk + 2 * kk * d);
+    let (mo, uo) = (kk, kk + 2 * kk * d);
     let zero = T::of(0.0);
-    let (eps, one) = (T::of(EPSILON), T::of(1.0));
-    for j in 0..n {
-        let wj = w[j];
-        let oc = &out[j * r..(j + 1) * r];
-        let goc = &mut g_out[j * r..(j + 1) * r];
-        let gz = &mut g_z[j * d..(j + 1) * d];
-        for v in gz.iter_mut() {
-            *v = zero;
-        }
+    let (eps, one, tiny) = (T::of(EPSILON), T::of(1.0), T::of(TINY));
+    let (beta, tt) = t.split_at_mut(kk);
+    for (run, b) in bounds.windows(2).enumerate() {
+        let oc = &out[run * r..(run + 1) * r];
+        let goc = &mut g_out[run * r..(run + 1) * r];
+        goc.fill(zero);
         for k in 0..kk {
-            let rk = wj * resp[j * kk + k];
-            let beta = floored_exp(lw[j * kk + k]);
-            goc[k] = rk - wj * if beta < T::of(TINY) { zero } else { beta };
-            let base_kd = (j * kk + k) * d;
-            let up = &oc[uo + k * u..uo + (k + 1) * u];
-            let (ak, sk) = (&a[base_kd..base_kd + d], &sig[base_kd..base_kd + d]);
-            let (dl, yk) = (&delta[base_kd..base_kd + d], &y[base_kd..base_kd + d]);
-            // t = A_kᵀ y + ε δ, built in the means' slots.
-            let gm = &mut goc[mo + k * d..mo + (k + 1) * d];
-            for c in 0..d {
-                gm[c] = ak[c] * yk[c] + eps * dl[c];
-            }
-            let mut row = 0;
-            for rr in 0..d {
-                for cc in rr + 1..d {
-                    gm[cc] += up[row + cc - rr - 1] * yk[rr];
+            let bk = floored_exp(lw[run * kk + k]);
+            beta[k] = if bk < tiny { zero } else { bk };
+        }
+        let ups = &oc[uo..uo + kk * u];
+        let a_run = &a[run * kk * d..(run + 1) * kk * d];
+        let s_run = &sig[run * kk * d..(run + 1) * kk * d];
+        let (g_logits, g_rest) = goc.split_at_mut(mo);
+        let (g_means, g_rest) = g_rest.split_at_mut(kk * d);
+        let (g_diag, g_up) = g_rest.split_at_mut(kk * d);
+        let tt = &mut tt[..d];
+        for j in b[0]..b[1] {
+            let wj = w[j];
+            let gz = &mut g_z[j * d..(j + 1) * d];
+            gz.fill(zero);
+            let comps = a_run
+                .chunks_exact(d)
+                .zip(s_run.chunks_exact(d))
+                .zip(delta[j * kk * d..(j + 1) * kk * d].chunks_exact(d))
+                .zip(y[j * kk * d..(j + 1) * kk * d].chunks_exact(d))
+                .zip(g_means.chunks_exact_mut(d).zip(g_diag.chunks_exact_mut(d)));
+            for (k, ((((ak, sk), dl), yk), (gm, gd))) in comps.enumerate() {
+                let rk = wj * resp[j * kk + k];
+                g_logits[k] += rk - wj * beta[k];
+                let up = &ups[k * u..(k + 1) * u];
+                // t = A_kᵀ y + ε δ.
+                for c in 0..d {
+                    tt[c] = ak[c] * yk[c] + eps * dl[c];
                 }
-                row += d - rr - 1;
-            }
-            for c in 0..d {
-                gm[c] *= rk;
-                gz[c] -= gm[c];
-            }
-            let gd = &mut goc[dgo + k * d..dgo + (k + 1) * d];
-            for c in 0..d {
-                gd[c] = rk * (one / ak[c] - yk[c] * dl[c]) * sk[c];
-            }
-            let gu = &mut goc[uo + k * u..uo + (k + 1) * u];
-            let mut row = 0;
-            for rr in 0..d {
-                let ry = rk * yk[rr];
-                for cc in rr + 1..d {
-                    gu[row + cc - rr - 1] = -ry * dl[cc];
+                let mut row = 0;
+                for rr in 0..d {
+                    for c in rr + 1..d {
+                        tt[c] += up[row + c - rr - 1] * yk[rr];
+                    }
+                    row += d - rr - 1;
                 }
-                row += d - rr - 1;
+                for ((g, gzc), tv) in gm.iter_mut().zip(gz.iter_mut()).zip(tt.iter()) {
+                    let v = *tv * rk;
+                    *g += v;
+                    *gzc -= v;
+                }
+                for c in 0..d {
+                    gd[c] += rk * (one / ak[c] - yk[c] * dl[c]) * sk[c];
+                }
+                let gu = &mut g_up[k * u..(k + 1) * u];
+                let mut row = 0;
+                for rr in 0..d {
+                    let ry = rk * yk[rr];
+                    for c in rr + 1..d {
+                        gu[row + c - rr - 1] -= ry * dl[c];
+                    }
+                    row += d - rr - 1;
+                }
             }
         }
     }
@@ -392,54 +428,22 @@ fn gather_diag<T: Real>(
     }
 }
 
-impl<T: Real> Chunk<T> {
-    /// The network's forward pass, once per run of equal conditions when there are runs.
-    fn network_forward(
-        &mut self,
-        net: &Net,
-        params: &[T],
-        inputs: &PassInputs<'_>,
-        start: usize,
-        n: usize,
-    ) {
-        if !inputs.condition_runs(start, n, &mut self.runs) {
-            net.network_forward(params, inputs, start, n, &mut self.c, &mut self.acts);
-            return;
-        }
-        let m = self.runs.len() - 1;
-        let firsts = self.runs[..m].iter().map(|&j| start + j);
-        standardize_columns(
-            &inputs.condition,
-            firsts,
-            &net.data.condition_stats,
-            &mut self.c,
-        );
-        resize(&mut self.acts, net.mlp.acts_len(m));
-        net.mlp.forward(params, &self.c, m, &mut self.acts);
-        let r = net.layout.len();
-        let o = net.mlp.output(&self.acts, m);
-        self.outputs.clear();
-        self.outputs.reserve(r * n);
-        for (run, w) in self.runs.windows(2).enumerate() {
-            for _ in w[0]..w[1] {
-                self.outputs.extend_from_slice(&o[run * r..(run + 1) * r]);
-            }
+/// Replaces `v` (`rows × runs`) by its columns repeated for every column of their run
+/// (`rows × bounds[runs]`).
+fn repeat_runs<T: Real>(v: &mut Vec<T>, rows: usize, bounds: &[usize]) {
+    let per_run = std::mem::take(v);
+    v.reserve(rows * bounds.last().copied().unwrap_or(0));
+    for (run, b) in bounds.windows(2).enumerate() {
+        for _ in b[0]..b[1] {
+            v.extend_from_slice(&per_run[run * rows..(run + 1) * rows]);
         }
     }
+}
 
-    /// The raw outputs of every column, `R × len`.
-    fn outputs<'a>(
-        runs: &[usize],
-        outputs: &'a [T],
-        acts: &'a [T],
-        net: &Net,
-        n: usize,
-    ) -> &'a [T] {
-        if runs.is_empty() {
-            net.mlp.output(acts, n)
-        } else {
-            outputs
-        }
+impl<T: Real> Chunk<T> {
+    /// The number of runs.
+    fn num_runs(&self) -> usize {
+        self.runs.len().saturating_sub(1)
     }
 
     fn forward(
@@ -453,25 +457,41 @@ impl<T: Real> Chunk<T> {
         let (d, kk) = (net.layout.dim, net.layout.num_components);
         let r = net.layout.len();
         self.len = n;
-        self.network_forward(net, params, inputs, start, n);
+        if !inputs.condition_runs(start, n, &mut self.runs) {
+            self.runs.clear();
+            self.runs.extend(0..=n);
+        }
+        let m = self.num_runs();
+        let firsts = self.runs[..m].iter().map(|&j| start + j);
+        standardize_columns(
+            &inputs.condition,
+            firsts,
+            &net.data.condition_stats,
+            &mut self.c,
+        );
+        resize(&mut self.acts, net.mlp.acts_len(m));
+        net.mlp.forward(params, &self.c, m, &mut self.acts);
         standardize_into(&inputs.input, start, n, &net.data.input_stats, &mut self.z);
-        let out = Self::outputs(&self.runs, &self.outputs, &self.acts, net, n);
-        gather_diag(out, n, r, net.layout.diag(), &mut self.a);
+        let out = net.mlp.output(&self.acts, m);
+        gather_diag(out, m, r, net.layout.diag(), &mut self.a);
         fastmath::softplus_inplace(&mut self.a);
         self.la.clear();
         self.la.extend_from_slice(&self.a);
         fastmath::ln_inplace(&mut self.la);
-        resize(&mut self.lw, kk * n);
+        resize(&mut self.lw, kk * m);
+        resize(&mut self.cst, kk * m);
         resize(&mut self.delta, kk * d * n);
         resize(&mut self.y, kk * d * n);
         resize(&mut self.resp, kk * n);
         resize(&mut self.lp, n);
         mixture_forward(
             out,
+            &self.runs,
             &self.z,
             &self.la,
             &self.a,
             &mut self.lw,
+            &mut self.cst,
             &mut self.delta,
             &mut self.y,
             &mut self.resp,
@@ -482,19 +502,45 @@ impl<T: Real> Chunk<T> {
         );
     }
 
+    /// Turns a forward pass made once per run into the per-column one (every column a
+    /// run of its own), for a condition gradient per column: the per-run state repeated
+    /// for every column of its run, and the network run on all columns.
+    fn expand_runs(&mut self, net: &Net, params: &[T]) {
+        let (d, kk, n) = (net.layout.dim, net.layout.num_components, self.len);
+        repeat_runs(&mut self.c, net.data.condition_dim, &self.runs);
+        repeat_runs(&mut self.a, kk * d, &self.runs);
+        repeat_runs(&mut self.lw, kk, &self.runs);
+        self.runs.clear();
+        self.runs.extend(0..=n);
+        resize(&mut self.acts, net.mlp.acts_len(n));
+        net.mlp.forward(params, &self.c, n, &mut self.acts);
+    }
+
     fn backward(&mut self, net: &Net, params: &[T], w: &[f64], grads: ChunkGrads<'_, T>) {
         let (d, kk) = (net.layout.dim, net.layout.num_components);
         let r = net.layout.len();
         let n = self.len;
+        let ChunkGrads {
+            params: gp,
+            input: gi,
+            condition: gc,
+        } = grads;
+        if self.num_runs() < n && gc.is_some() && net.data.condition_dim > 0 {
+            // Every column needs its own condition gradient: run the network per column.
+            self.expand_runs(net, params);
+        }
+        let m = self.num_runs();
         self.w.clear();
         self.w.extend(w.iter().map(|v| T::of(*v)));
-        let out = Self::outputs(&self.runs, &self.outputs, &self.acts, net, n);
-        gather_diag(out, n, r, net.layout.diag(), &mut self.sig);
+        let out = net.mlp.output(&self.acts, m);
+        gather_diag(out, m, r, net.layout.diag(), &mut self.sig);
         fastmath::sigmoid_inplace(&mut self.sig);
-        resize(&mut self.g_out, r * n);
+        resize(&mut self.g_out, r * m);
         resize(&mut self.g_z, d * n);
+        resize(&mut self.t, kk + d);
         mixture_backward(
             out,
+            &self.runs,
             &self.a,
             &self.sig,
             &self.lw,
@@ -504,78 +550,27 @@ impl<T: Real> Chunk<T> {
             &self.w,
             &mut self.g_out,
             &mut self.g_z,
+            &mut self.t,
             d,
             kk,
         );
-        let ChunkGrads {
-            params: gp,
-            input: gi,
-            condition: gc,
-        } = grads;
         if let Some(gi) = gi {
             add_unstandardized(&self.g_z, &net.data.input_stats.std, gi);
-        }
-        if !self.runs.is_empty() && gc.is_some() && net.data.condition_dim > 0 {
-            // Every column needs its own condition gradient: run the network per column.
-            self.expand_runs(net, params);
-        }
-        let grads = ChunkGrads {
-            params: gp,
-            input: None,
-            condition: gc,
-        };
-        if self.runs.is_empty() {
-            net.network_backward(
-                params,
-                n,
-                &self.c,
-                &self.acts,
-                &self.g_out,
-                grads,
-                &mut self.g_c,
-                &mut self.scratch,
-            );
-            return;
-        }
-        // The network's output feeds every column of its run: its gradient is their sum.
-        let m = self.runs.len() - 1;
-        resize(&mut self.g_runs, r * m);
-        for (run, b) in self.runs.windows(2).enumerate() {
-            let g = &mut self.g_runs[run * r..(run + 1) * r];
-            g.copy_from_slice(&self.g_out[b[0] * r..(b[0] + 1) * r]);
-            for j in b[0] + 1..b[1] {
-                for (gi, go) in g.iter_mut().zip(&self.g_out[j * r..(j + 1) * r]) {
-                    *gi += *go;
-                }
-            }
         }
         net.network_backward(
             params,
             m,
             &self.c,
             &self.acts,
-            &self.g_runs,
-            grads,
+            &self.g_out,
+            ChunkGrads {
+                params: gp,
+                input: None,
+                condition: gc,
+            },
             &mut self.g_c,
             &mut self.scratch,
         );
-    }
-
-    /// Turns a forward pass made once per run into the per-column one: the standardized
-    /// condition repeated for every column of its run, and the network run on all columns.
-    fn expand_runs(&mut self, net: &Net, params: &[T]) {
-        let (cdim, n) = (net.data.condition_dim, self.len);
-        let per_run = std::mem::take(&mut self.c);
-        self.c.reserve(cdim * n);
-        for (run, b) in self.runs.windows(2).enumerate() {
-            for _ in b[0]..b[1] {
-                self.c
-                    .extend_from_slice(&per_run[run * cdim..(run + 1) * cdim]);
-            }
-        }
-        resize(&mut self.acts, net.mlp.acts_len(n));
-        net.mlp.forward(params, &self.c, n, &mut self.acts);
-        self.runs.clear();
     }
 }
 
