@@ -20,17 +20,28 @@
 //! outputs of a batch, then the backward pass of a gradient with respect to them (which
 //! runs the network forward again).
 //!
-//! Measured in one sitting (2026-12-01) on the shared 2-core Intel Xeon (Sapphire Rapids,
-//! AVX-512, 2.1 GHz) of the project, median wall time of the `f32` step on 1 / 2 threads,
-//! against the reference (`benches/reference/mdn_step.py`: sbi 0.27 on torch 2.15, 1 / 2
-//! torch threads):
+//! The 2000-column case is the atomic loss's layout (`b200x10`: 200 rows, each with 10
+//! atoms that share the row's x). The network is a function of x alone, so it runs once
+//! per row there, and so does everything computed from its outputs alone; only the
+//! Gaussian terms run per column.
+//!
+//! Measured in one sitting (2026-12-02) on the shared 2-core Intel Xeon (Sapphire Rapids,
+//! AVX-512, 2.1 GHz) of the project, with the reference (`benches/reference/mdn_step.py`:
+//! sbi 0.27 on torch 2.15, 1 / 2 torch threads) run twice, interleaved with two runs of
+//! this bench. The host was noisy: the same configuration's median moved by up to 1.5×
+//! between runs, on both sides. Fastest median of the two runs, `f32` step, 1 / 2 threads:
 //!
 //! | shape | simfer | reference | ratio |
 //! |---|---|---|---|
-//! | D = C = 2, batch 200 | 0.53 / 0.34 ms | 4.93 / 4.80 ms | 9.2× / 14.1× |
-//! | D = C = 2, 2000 columns | 2.80 / 2.49 ms | 17.9 / 11.8 ms | 6.4× / 4.7× |
-//! | D = C = 10, batch 200 | 1.35 / 1.32 ms | 11.9 / 11.7 ms | 8.8× / 8.8× |
-//! | D = C = 10, 2000 columns | 24.5 / 11.1 ms | 99.7 / 70.0 ms | 4.1× / 6.3× |
+//! | D = C = 2, batch 200 | 0.46 / 0.29 ms | 3.58 / 3.94 ms | 7.7× / 13.6× |
+//! | D = C = 2, 200 rows × 10 atoms | 2.21 / 1.05 ms | 12.9 / 8.80 ms | 5.8× / 8.4× |
+//! | D = C = 10, batch 200 | 1.96 / 1.16 ms | 10.4 / 7.64 ms | 5.3× / 6.6× |
+//! | D = C = 10, 200 rows × 10 atoms | 7.66 / 5.94 ms | 129.5 / 79.4 ms | 16.9× / 13.4× |
+//!
+//! In instruction counts (`cargo xtask perf`, case `mdn_train_step_d2_b2000`, the D = 2
+//! atomic step), evaluating the network and its outputs once per row took the step from
+//! 37.9 M to 16.2 M instructions. What is left at D = 2 is mostly the per-column mixture
+//! arithmetic (a log-sum-exp over the components per column, forward and backward).
 
 mod common;
 use common::{ATOMS, CpuTime, atomic, data, pool};

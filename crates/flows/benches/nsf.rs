@@ -16,23 +16,28 @@
 //!
 //! `benches/reference/nsf_step.py` times the same training step on the reference library.
 //!
-//! Measured in one sitting (2026-12-01) on the shared 2-core Intel Xeon (Sapphire Rapids,
+//! The 2000-column case is the atomic loss's layout (`b200x10`: 200 rows, each with 10
+//! atoms that share the row's x); the residual nets' context gates run once per row.
+//!
+//! Measured in one sitting (2026-12-02) on the shared 2-core Intel Xeon (Sapphire Rapids,
 //! AVX-512, 2.1 GHz) of the project, median wall time of the `f32` step on 1 / 2 threads,
-//! against the reference (sbi 0.27 on torch 2.15, 1 / 2 torch threads):
+//! against the reference (`benches/reference/nsf_step.py`: sbi 0.27 on torch 2.15, 1 / 2
+//! torch threads), two interleaved runs of each; the range is over the two runs' ratios:
 //!
 //! | shape | simfer | reference | ratio |
 //! |---|---|---|---|
-//! | D = C = 2, batch 200 | 3.69 / 2.05 ms | 38.0 / 39.1 ms | 10.3× / 19.1× |
-//! | D = C = 2, 2000 columns | 25.2 / 18.4 ms | 92.8 / 80.0 ms | 3.7× / 4.3× |
-//! | D = C = 10, batch 200 | 5.84 / 3.07 ms | 49.3 / 45.2 ms | 8.4× / 14.7× |
-//! | D = C = 10, 2000 columns | 74.1 / 29.6 ms | 187.6 / 143.7 ms | 2.5× / 4.9× |
+//! | D = C = 2, batch 200 | 2.40–2.70 / 1.71–1.98 ms | 34.7–36.0 / 35.2–40.9 ms | 12.8–15.0× / 17.8–23.9× |
+//! | D = C = 2, 200 rows × 10 atoms | 26.4–35.3 / 17.0–17.4 ms | 85.9–92.9 / 77.2–81.1 ms | 2.6–3.3× / 4.4–4.8× |
+//! | D = C = 10, batch 200 | 3.31–3.88 / 2.66–2.76 ms | 46.9–47.9 / 43.7–45.9 ms | 12.4–14.2× / 15.8–17.3× |
+//! | D = C = 10, 200 rows × 10 atoms | 47.9–62.7 / 24.9–25.0 ms | 186–238 / 153–154 ms | 3.8–3.9× / 6.1–6.2× |
 //!
-//! At 2000 columns and D = 2 a step is ≈ 0.7 GFLOP of products, so the reference runs at
-//! ≈ 8 GFLOP/s and simfer at ≈ 28 GFLOP/s on one thread, against ≈ 96 GFLOP/s of a large
-//! single-precision product (matrixmultiply's, 1000³) on that core in the same sitting: a
-//! 10× ratio there would need more than that core's large-product rate.
+//! At 2000 columns and D = 2 a step is ≈ 0.7 GFLOP of products, almost all of them the
+//! residual nets' `50 × 50` products of θ-dependent activations, which no layout can share
+//! between atoms. The reference runs it at ≈ 8 GFLOP/s on one thread; 10× that is more
+//! than the large-product rate of that core (≈ 72–96 GFLOP/s in earlier sittings), so the
+//! ratio there is bounded by the product kernel, not by the passes around it.
 //!
-//! In a profile of the D = 2, 2000-column step on one thread, 59 % of the time is
+//! In a profile of the D = 2, 2000-column step on one thread (2026-12-01), 59 % of the time is
 //! simfer-nn's single-precision product kernel (the residual nets' `50 × 50` products),
 //! 9 % its small products, 6.5 % clearing and copying buffers, 6 % the gates and their
 //! backward, 4 % the splines, 2.5 % the bias-gradient sums.
