@@ -24,6 +24,7 @@ import statistics
 import time
 
 import torch
+from atomic_layout import ATOMS, atomic
 from sbi.neural_nets.net_builders import build_nsf
 from torch.nn.utils import clip_grad_norm_
 
@@ -33,18 +34,6 @@ def data(d, c, n, generator):
     idx = torch.arange(d) % c
     theta = x[:, idx] + 0.3 * (2.0 * torch.rand(n, d, generator=generator) - 1.0)
     return theta, x
-
-
-ATOMS = 10
-
-
-def atomic(theta, x):
-    """The atomic loss's layout of a batch of rows, as in the Rust benchmarks: row i's x
-    repeated for its ATOMS columns, atom k holding the theta of row (i + 17 k) mod rows."""
-    rows = theta.shape[0]
-    i = torch.arange(rows).repeat_interleave(ATOMS)
-    k = torch.arange(ATOMS).repeat(rows)
-    return theta[(i + 17 * k) % rows], x[i]
 
 
 def time_steps(d, c, atoms, warmup, repeats):
