@@ -53,15 +53,17 @@ pub enum SnpeError {
         /// What is wrong with it.
         message: String,
     },
-    /// The loss became NaN or infinite. The estimator holds the best weights found
+    /// The loss, or its gradient, became NaN or infinite (a huge but finite loss can
+    /// have a gradient that overflows). The estimator holds the best weights found
     /// before it happened.
     #[error(
-        "the loss is not finite ({value}) in round {round}, epoch {epoch}, batch {batch} \
-         ({phase}); the best weights so far (epoch {best_epoch}) were restored. Try a lower \
-         learning rate, a tighter gradient clip, or check the data for extreme values"
+        "the loss or its gradient is not finite (loss {value}) in round {round}, epoch \
+         {epoch}, batch {batch} ({phase}); the best weights so far (epoch {best_epoch}) were \
+         restored. Try a lower learning rate, a tighter gradient clip, or check the data for \
+         extreme values"
     )]
     NonFiniteLoss {
-        /// The non-finite loss value.
+        /// The loss value (finite when only the gradient was not).
         value: f64,
         /// Round index (0-based).
         round: usize,
